@@ -14,11 +14,16 @@ from __future__ import annotations
 import typing
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from dependency_injector import containers, providers
+from dependency_injector import providers
 
 from ._service import Service
+
+if TYPE_CHECKING:
+    # dependency_injector.containers imports FastAPI when it is installed (for
+    # its wiring); haraka_di imports it only when handed a container.
+    from dependency_injector import containers
 
 __all__ = ["ContainerGraph", "ServiceSpec", "as_container", "discover", "effective"]
 
@@ -48,6 +53,8 @@ class ContainerGraph:
 
 def as_container(target: object) -> containers.Container:
     """Accept a container instance or a container class (instantiated)."""
+    from dependency_injector import containers
+
     if isinstance(target, type) and issubclass(target, containers.DeclarativeContainer):
         return target()
     if isinstance(target, containers.Container):
