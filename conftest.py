@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from sybil import Example, Sybil
-from sybil.parsers.markdown import PythonCodeBlockParser
+from sybil.parsers.markdown import CodeBlockParser
 
 ROOT = Path(__file__).parent
 
@@ -53,7 +53,7 @@ def _setup(namespace: dict[str, Any]) -> None:
 
 
 pytest_collect_file = Sybil(
-    parsers=[PythonCodeBlockParser(evaluator=_evaluate)],
+    parsers=[CodeBlockParser(language="python", evaluator=_evaluate)],
     patterns=["*.md"],
     path=str(ROOT),
     setup=_setup,
