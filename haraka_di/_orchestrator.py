@@ -591,12 +591,16 @@ class Orchestrator:
 
     async def serve(self, settings: object = None, app: object = None) -> int:
         """Run, wait until a signal or shutdown request, shut down; return the
-        exit status (0 clean, 1 after a crash, 128+signum after a forced stop)."""
+        exit status: 0 clean, 1 after a crash or failed stops, 128+signum after
+        a forced stop. Stop failures are logged rather than raised here."""
         await self.run(settings, app)
         try:
             await self._stop_requested.wait()
         finally:
-            await self.shutdown()
+            try:
+                await self.shutdown()
+            except ShutdownError as exc:  # each failure was logged as it happened
+                log.error("%s", exc)
         return self.exit_code
 
     @asynccontextmanager

@@ -178,7 +178,10 @@ class GraphRun:
             self._timers[name] = loop.call_later(timeout, self._expire, name)
 
     def _expire(self, name: str) -> None:
-        if name in self._inflight:
+        task = self._inflight.get(name)
+        # A step that finished in this same loop iteration is not late: its
+        # done-callback simply has not run yet.
+        if task is not None and not task.done():
             self._timed_out.add(name)
             self._cancel(name)
 

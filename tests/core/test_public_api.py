@@ -38,8 +38,13 @@ def test_exported_names_are_all_public_objects_of_the_package() -> None:
 
 
 def test_error_hierarchy_keeps_the_promised_bases() -> None:
-    for name in ("CircularDependencyError", "UnknownDependencyError", "DuplicateServiceError",
-                 "StartupError", "ShutdownError"):
+    for name in (
+        "CircularDependencyError",
+        "UnknownDependencyError",
+        "DuplicateServiceError",
+        "StartupError",
+        "ShutdownError",
+    ):
         cls = getattr(haraka_di, name)
         assert issubclass(cls, haraka_di.HarakaError)
         assert issubclass(cls, RuntimeError)
