@@ -211,7 +211,7 @@ async def test_a_constructor_error_is_a_startup_error_naming_the_service() -> No
         broken = providers.Singleton(Broken)
 
     orch = Orchestrator(C())
-    with pytest.raises(StartupError, match="'broken'.*no dsn configured") as info:
+    with pytest.raises(StartupError, match=r"'broken'.*no dsn configured") as info:
         await orch.run()
     assert isinstance(info.value.__cause__, ValueError)
     assert Svc.journal == []

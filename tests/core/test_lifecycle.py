@@ -164,7 +164,7 @@ async def test_class_level_timeout_is_used() -> None:
 
     orch = Orchestrator()
     orch.use(Stuck())
-    with pytest.raises(StartupError, match="within 0.05s"):
+    with pytest.raises(StartupError, match=r"within 0\.05s"):
         await orch.run()
 
 
@@ -316,7 +316,7 @@ def test_bad_options_are_rejected_clearly() -> None:
         Orchestrator(max_concurrency=0)
     with pytest.raises(ValueError, match="start_timeout must be a positive"):
         Orchestrator(start_timeout=0)
-    with pytest.raises(TypeError, match="use\\(\\) takes a haraka_di.Service"):
+    with pytest.raises(TypeError, match=r"use\(\) takes a haraka_di\.Service"):
         Orchestrator().use(object())  # type: ignore[arg-type]
     with pytest.raises(TypeError, match="list of names"):
         Orchestrator().use(Recorder("a", Journal()), dependencies="db")
