@@ -30,6 +30,11 @@ class Runtime:
         self._orchestrator = orchestrator
 
     @property
+    def orchestrator(self) -> Orchestrator:
+        """The orchestrator this handle belongs to (its container, docs_url...)."""
+        return self._orchestrator
+
+    @property
     def state(self) -> LifecycleState:
         """The orchestrator's lifecycle state."""
         return self._orchestrator.state

@@ -1,0 +1,242 @@
+"""UvicornService: serve an ASGI app with uvicorn as one of the orchestrator's
+services, so the orchestrator (not uvicorn) owns the process and its signals.
+
+Imported only by :mod:`haraka_di.fastapi`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import inspect
+import logging
+from collections.abc import Iterator
+from typing import TYPE_CHECKING, Any, ClassVar
+
+import uvicorn
+
+from ._service import LifecycleState, Service
+
+if TYPE_CHECKING:
+    from ._orchestrator import Orchestrator
+    from ._runtime import Runtime
+
+__all__ = ["LAST", "UvicornService"]
+
+log = logging.getLogger("haraka_di")
+
+#: The default priority of a UvicornService: lower than any other service, so
+#: it starts after all of them and stops before all of them.
+LAST = -(2**31)
+
+_RESERVED = frozenset({"app", "host", "port"})
+_CONFIG_OPTIONS = frozenset(inspect.signature(uvicorn.Config).parameters) - _RESERVED
+
+
+class _Server(uvicorn.Server):
+    """A uvicorn server that leaves the process's signals alone and says
+    (with an event, not a flag to poll) when it is listening."""
+
+    def __init__(self, config: uvicorn.Config) -> None:
+        super().__init__(config)
+        self.listening = asyncio.Event()
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        # uvicorn >= 0.29 swaps SIGINT/SIGTERM for its own handlers here and
+        # re-raises the captured signals on exit. The orchestrator owns the
+        # signals in this mode: doing either would steal or double them.
+        yield
+
+    def install_signal_handlers(self) -> None:  # uvicorn < 0.29
+        return None
+
+    async def startup(self, sockets: Any = None) -> None:
+        await super().startup(sockets=sockets)
+        if self.started:
+            self.listening.set()
+
+
+class ServeError(RuntimeError):
+    """uvicorn stopped serving on its own (failed to bind, lifespan failed)."""
+
+
+class UvicornService(Service):
+    """Serves ``app`` with uvicorn for as long as the orchestrator runs.
+
+    ``app`` is an ASGI app (or an import string); when it is built by a
+    provider, the orchestrator orders the server after whatever the app is
+    built from. ``uvicorn_options`` go to :class:`uvicorn.Config` unchanged
+    (``log_level``, ``proxy_headers``, ``timeout_keep_alive``...).
+
+    - It starts after every other service and stops before all of them
+      (``priority`` is :data:`LAST`), while still honouring real dependencies.
+    - ``startup()`` returns once the socket listens; then the docs URL is
+      announced. ``port=0`` binds a free port; ``port`` and ``url`` then tell
+      which one.
+    - ``shutdown()`` makes uvicorn stop accepting, finish in-flight requests
+      and run the app's lifespan shutdown. If the orchestrator cuts the stop
+      short (its ``stop_timeout``, or a second signal), it stops now:
+      in-flight requests are cancelled and the listener is closed.
+    - uvicorn installs no signal handlers: the orchestrator owns SIGINT and
+      SIGTERM, so SIGTERM drops readiness, waits ``drain_seconds``, then stops
+      this server, then the other services in reverse order.
+    """
+
+    name = "uvicorn"
+    priority: ClassVar[int] = LAST
+
+    def __init__(
+        self,
+        app: Any,
+        host: str = "127.0.0.1",
+        port: int = 8000,
+        **uvicorn_options: Any,
+    ) -> None:
+        runtime: Runtime | None = uvicorn_options.pop("runtime", None)
+        super().__init__(runtime)
+        unknown = sorted(set(uvicorn_options) - _CONFIG_OPTIONS)
+        if unknown:
+            raise TypeError(
+                f"UvicornService() got unknown uvicorn option(s) {unknown}; "
+                "the options are those of uvicorn.Config"
+            )
+        if app is None:
+            raise TypeError("UvicornService() needs an ASGI app (or an import string), got None")
+        if not isinstance(host, str) or not host:
+            raise TypeError(f"host must be a non-empty string, got {host!r}")
+        if isinstance(port, bool) or not isinstance(port, int) or not 0 <= port <= 65535:
+            raise ValueError(f"port must be an integer from 0 to 65535, got {port!r}")
+        self.app = app
+        self.host = host
+        self.port = port
+        self.uvicorn_options = uvicorn_options
+        self.server: uvicorn.Server | None = None
+        self._task: asyncio.Task[None] | None = None
+        self._stopping = False
+
+    @property
+    def url(self) -> str:
+        """The base URL, e.g. ``http://127.0.0.1:8000`` (the bound port once listening)."""
+        scheme = "https" if self.uvicorn_options.get("ssl_certfile") else "http"
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"{scheme}://{host}:{self.port}"
+
+    # -- lifecycle -----------------------------------------------------------
+
+    async def startup(self) -> None:
+        if self._task is not None:
+            raise RuntimeError(f"{self!r} was already started; build a new one to serve again")
+        orchestrator = self._orchestrator()
+        self._attach(orchestrator)
+        config = uvicorn.Config(self.app, host=self.host, port=self.port, **self.uvicorn_options)
+        server = self.server = _Server(config)
+        task = self._task = asyncio.get_running_loop().create_task(
+            self._serve(server), name=f"haraka:{self.name}:serve"
+        )
+        task.add_done_callback(self._served)
+        if orchestrator is not None:
+            orchestrator.add_shutdown_task(self._reap)
+        listening = asyncio.ensure_future(server.listening.wait())
+        try:
+            await asyncio.wait({listening, task}, return_when=asyncio.FIRST_COMPLETED)
+        except asyncio.CancelledError:
+            self._kill("its start was cancelled")
+            raise
+        finally:
+            listening.cancel()
+        if not server.listening.is_set():
+            error = None if task.cancelled() else task.exception()
+            raise ServeError(
+                f"uvicorn did not start serving {self.url}: "
+                f"{error or 'it stopped before listening'}"
+            ) from error
+        self.port = _bound_port(server, self.port)
+        self._announce(orchestrator)
+
+    async def shutdown(self) -> None:
+        server, task = self.server, self._task
+        if server is None or task is None or task.done():
+            return
+        self._stopping = True
+        server.should_exit = True  # stop accepting, finish in-flight requests
+        try:
+            await asyncio.shield(task)
+        except asyncio.CancelledError:
+            if not task.done():
+                self._kill("the orchestrator cut its stop short")
+            raise
+
+    # -- internals -----------------------------------------------------------
+
+    async def _serve(self, server: uvicorn.Server) -> None:
+        try:
+            await server.serve()
+        except SystemExit as exc:  # uvicorn exits on a bind or lifespan failure
+            raise ServeError(
+                f"uvicorn exited with status {exc.code} (see the uvicorn.error log: "
+                "the address may be in use, or the app's lifespan startup failed)"
+            ) from None
+
+    def _served(self, task: asyncio.Task[None]) -> None:
+        error = None if task.cancelled() else task.exception()
+        if self._stopping or self.server is None or not self.server.started:
+            return  # an expected end, or a failed start that startup() reports
+        runtime = getattr(self, "runtime", None)
+        log.error("uvicorn stopped serving %s on its own: %r", self.url, error)
+        if runtime is not None and runtime.state is LifecycleState.RUNNING:
+            runtime.request_shutdown(1)
+
+    def _kill(self, why: str) -> None:
+        """Stop now: no more waiting for connections or requests."""
+        server, task = self.server, self._task
+        if server is None or task is None or task.done():
+            return
+        log.warning("stopping uvicorn now: %s", why)
+        server.should_exit = server.force_exit = True
+        for listener in getattr(server, "servers", ()):
+            listener.close()
+        for request in list(server.server_state.tasks):
+            request.cancel()
+        task.cancel()
+
+    def _reap(self) -> None:
+        # Safety net, run after the last service stopped: nothing may keep
+        # listening once the orchestrator is done.
+        self._kill("it was still running after shutdown")
+
+    def _orchestrator(self) -> Orchestrator | None:
+        runtime = getattr(self, "runtime", None)
+        return runtime.orchestrator if runtime is not None else None
+
+    def _attach(self, orchestrator: Orchestrator | None) -> None:
+        """Give the app's routes the orchestrator and container (health
+        endpoints, ``provide()``), and tell a haraka lifespan to stand down."""
+        state = getattr(self.app, "state", None)
+        if state is None or orchestrator is None:
+            return
+        state.orchestrator = orchestrator
+        state.haraka_served_by = orchestrator
+        if orchestrator.container is not None:
+            state.container = orchestrator.container
+
+    def _announce(self, orchestrator: Orchestrator | None) -> None:
+        docs = getattr(self.app, "docs_url", None)
+        if not docs:
+            return
+        url = self.url + docs
+        if orchestrator is not None:
+            orchestrator.docs_url = url
+        log.info("API docs at %s", url)
+
+    def __repr__(self) -> str:
+        return f"<UvicornService {self.name!r} {self.url}>"
+
+
+def _bound_port(server: uvicorn.Server, port: int) -> int:
+    for listener in getattr(server, "servers", ()):
+        for sock in listener.sockets:
+            address = sock.getsockname()
+            if isinstance(address, tuple) and len(address) >= 2:
+                return int(address[1])
+    return port
