@@ -72,6 +72,7 @@ class GraphRun:
         self._inflight: dict[str, asyncio.Task[object]] = {}
         self._timers: dict[str, asyncio.TimerHandle] = {}
         self._timed_out: set[str] = set()
+        self._cancelled: set[str] = set()  # cancelled by this run (abort, timeout)
         self._finished: deque[tuple[str, Outcome, BaseException | None]] = deque()
         self._wakeup: asyncio.Future[None] | None = None
         self.abandoned: set[asyncio.Task[object]] = set()
@@ -189,6 +190,7 @@ class GraphRun:
         task = self._inflight.get(name)
         if task is None or task.done():
             return
+        self._cancelled.add(name)
         task.cancel()
         timer = self._timers.pop(name, None)
         if timer is not None:
@@ -214,12 +216,16 @@ class GraphRun:
         error = None if task.cancelled() else task.exception()
         if isinstance(error, _Escalated):
             error = error.original
+        if task.cancelled() and name not in self._cancelled:
+            # Nothing here cancelled it: the step leaked a CancelledError of
+            # its own. That is a failure, not an interrupted step.
+            error = asyncio.CancelledError(f"{name!r} raised CancelledError; nothing cancelled it")
         if name in self._timed_out:
             outcome = Outcome.TIMED_OUT
-        elif task.cancelled():
-            outcome = Outcome.CANCELLED
         elif error is not None:
             outcome = Outcome.FAILED
+        elif task.cancelled():
+            outcome = Outcome.CANCELLED
         else:
             outcome = Outcome.DONE
         self._push(name, outcome, error)
