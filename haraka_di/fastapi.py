@@ -162,7 +162,7 @@ def _resolve(container: Any, provider: providers.Provider[Any]) -> providers.Pro
         return provider
     raise HarakaError(
         f"provide(): {provider!r} is not a provider of the running container "
-        f"{type(container).__name__} nor of its declarative class. Pass a provider of the "
+        f"{_name(container)} nor of its declarative class. Pass a provider of the "
         "container class (Container.x) or of the instance given to lifespan()."
     )
 
@@ -177,6 +177,11 @@ def _provider_ids(container: Any) -> set[int]:
             if isinstance(provider, providers.Container):
                 stack.append(provider.container)
     return ids
+
+
+def _name(container: Any) -> str:
+    parent = getattr(container, "declarative_parent", None)
+    return str(getattr(parent, "__name__", None) or type(container).__name__)
 
 
 def _label(provider: providers.Provider[Any]) -> str:
