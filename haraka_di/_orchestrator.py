@@ -229,7 +229,13 @@ class Orchestrator:
         return discover(self.container, Runtime)
 
     def plan(self) -> Plan:
-        """Validate and order what is registered now; starts nothing."""
+        """Validate and order what is registered now; starts nothing.
+
+        Once ``run()`` has planned, this is the run's plan: registration is
+        closed then, and the run pins Factory-built services (re-walking the
+        container would no longer see their edges)."""
+        if self._plan is not None:
+            return self._plan
         return self._collect()[0]
 
     def _collect(self) -> tuple[Plan, dict[str, _Entry], ContainerGraph]:

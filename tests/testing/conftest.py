@@ -1,0 +1,3 @@
+"""The plugin tests drive pytest itself through the ``pytester`` fixture."""
+
+pytest_plugins = ["pytester"]
