@@ -661,6 +661,8 @@ class Orchestrator:
                 w.cancel()
         if not self.is_ready():
             missing = [n for n, e in self._entries.items() if e.state is not ServiceState.READY]
+            if not self._entries:  # before run(): every registered service
+                missing = self._known_names()
             named = ", ".join(missing) or "none"
             state = self._state.name
             why = f"within {timeout}s" if state in ("CREATED", "STARTING", "RUNNING") else "now"
