@@ -561,7 +561,9 @@ class Orchestrator:
         if self._state is LifecycleState.STARTING and self._abort is None:
             log.warning("received %s during startup: rolling back", sig.name)
             self._abort_startup(sig.name, sig)
-        elif self._state is LifecycleState.RUNNING:
+        elif self._state is LifecycleState.RUNNING and self._shutdown_task is None:
+            # (a shutdown task that has not run its first step yet is already
+            # stopping: a second signal in the same loop iteration forces it)
             log.warning("received %s: shutting down gracefully (again to force)", sig.name)
             self.request_shutdown(0)
         elif self._forced is None:

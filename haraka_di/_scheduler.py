@@ -219,7 +219,9 @@ class GraphRun:
         if task.cancelled() and name not in self._cancelled:
             # Nothing here cancelled it: the step leaked a CancelledError of
             # its own. That is a failure, not an interrupted step.
-            error = asyncio.CancelledError(f"{name!r} raised CancelledError; nothing cancelled it")
+            error = asyncio.CancelledError(
+                f"{name!r} ended with a CancelledError haraka_di never asked for"
+            )
         if name in self._timed_out:
             outcome = Outcome.TIMED_OUT
         elif error is not None:
