@@ -55,6 +55,7 @@ class Probe(Service):
         self.entered_start = asyncio.Event()
         self.entered_stop = asyncio.Event()
         self.release = asyncio.Event()
+        self.ignored_cancel = asyncio.Event()
         self.startups = 0
         self.shutdowns = 0
 
@@ -86,6 +87,7 @@ class Probe(Service):
                 await asyncio.Event().wait()
             except asyncio.CancelledError:
                 self.log.lines.append(f"ignored-cancel {self.name}")
+                self.ignored_cancel.set()
             await self.release.wait()
             return
         assert isinstance(fault, BaseException)
