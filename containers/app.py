@@ -1,0 +1,144 @@
+"""The reference application: the FastAPI API and the ``Application`` container.
+
+Run it::
+
+    haraka run containers.app:Application --config containers/app.yaml
+
+Routes get services with ``Depends(provide(Application.cache))``: at request
+time that resolves the provider in the *running* container, so a test that
+overrides ``Application.db`` gets its fake in the routes too.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from dependency_injector import containers, providers
+from fastapi import APIRouter, Depends, FastAPI, HTTPException, Query, Response
+from pydantic import BaseModel, Field
+
+from haraka_di import Runtime
+from haraka_di.fastapi import UvicornService, health_router, install_readiness_gate, provide
+
+from .services import Cache, Database, Item, Worker
+
+__all__ = ["DEFAULTS", "Application", "create_app"]
+
+#: What runs with no configuration file at all (``config:`` in app.yaml overrides it).
+DEFAULTS: dict[str, Any] = {
+    "api": {"title": "haraka_di reference application"},
+    "server": {"host": "127.0.0.1", "port": 8000, "log_level": "info", "access_log": True},
+    "db": {"path": ":memory:"},
+    "cache": {"warmup_seconds": 0.5},
+    "worker": {"interval_seconds": 5.0},
+}
+
+
+class ItemIn(BaseModel):
+    name: str = Field(min_length=1, max_length=200)
+    quantity: int = Field(default=0, ge=0)
+
+
+class ItemOut(ItemIn):
+    id: int
+
+
+def items_router() -> APIRouter:
+    """CRUD on /items. Services come from the running container via provide()."""
+    router = APIRouter(prefix="/items", tags=["items"])
+    get_db = Depends(provide(Application.db))
+    get_cache = Depends(provide(Application.cache))
+
+    @router.get("", response_model=list[ItemOut])
+    async def list_items(cache: Cache = get_cache) -> list[Item]:
+        return await cache.list()
+
+    @router.post("", response_model=ItemOut, status_code=201)
+    async def create_item(body: ItemIn, db: Database = get_db, cache: Cache = get_cache) -> Item:
+        item = await db.create_item(body.name, body.quantity)
+        cache.put(item)
+        return item
+
+    @router.get("/{item_id}", response_model=ItemOut)
+    async def get_item(item_id: int, cache: Cache = get_cache) -> Item:
+        item = await cache.get(item_id)
+        if item is None:
+            raise HTTPException(404, f"no item {item_id}")
+        return item
+
+    @router.put("/{item_id}", response_model=ItemOut)
+    async def update_item(
+        item_id: int, body: ItemIn, db: Database = get_db, cache: Cache = get_cache
+    ) -> Item:
+        item = await db.update_item(item_id, body.name, body.quantity)
+        if item is None:
+            raise HTTPException(404, f"no item {item_id}")
+        cache.put(item)
+        return item
+
+    @router.delete("/{item_id}", status_code=204)
+    async def delete_item(
+        item_id: int, db: Database = get_db, cache: Cache = get_cache
+    ) -> Response:
+        if not await db.delete_item(item_id):
+            raise HTTPException(404, f"no item {item_id}")
+        cache.drop(item_id)
+        return Response(status_code=204)
+
+    return router
+
+
+def create_app(title: str = DEFAULTS["api"]["title"]) -> FastAPI:
+    """The FastAPI app: /items CRUD, /stats, /slow, and the /health probes."""
+    app = FastAPI(title=title)
+    app.include_router(health_router())
+    app.include_router(items_router())
+    install_readiness_gate(app)  # 503 + Retry-After until every service is ready
+
+    @app.get("/stats", tags=["ops"])
+    async def stats(
+        worker: Worker = Depends(provide(Application.worker)),
+        cache: Cache = Depends(provide(Application.cache)),
+    ) -> dict[str, Any]:
+        return {
+            "worker_runs": worker.runs,
+            "items_counted": worker.last_count,
+            "cache": {"warm": cache.warm, "hits": cache.hits, "misses": cache.misses},
+        }
+
+    @app.get("/slow", tags=["ops"])
+    async def slow(seconds: float = Query(1.0, ge=0, le=300)) -> dict[str, float]:
+        """Sleep, then answer 200: a long in-flight request, to watch a drain."""
+        await asyncio.sleep(seconds)
+        return {"slept": seconds}
+
+    return app
+
+
+class Application(containers.DeclarativeContainer):
+    """The reference application's services, wired by their constructor arguments.
+
+    db <- cache, worker; http (uvicorn) starts after everything and stops first.
+    """
+
+    runtime = providers.Dependency(instance_of=Runtime)  # bound by the orchestrator
+    config = providers.Configuration(default=DEFAULTS)
+
+    db = providers.Singleton(Database, runtime, path=config.db.path)
+    cache = providers.Singleton(
+        Cache, runtime, db, warmup_seconds=config.cache.warmup_seconds.as_float()
+    )
+    worker = providers.Singleton(
+        Worker, runtime, db, interval=config.worker.interval_seconds.as_float()
+    )
+    api = providers.Singleton(create_app, title=config.api.title)
+    http = providers.Singleton(
+        UvicornService,
+        api,
+        host=config.server.host,
+        port=config.server.port.as_int(),
+        log_level=config.server.log_level,
+        access_log=config.server.access_log,
+        runtime=runtime,
+    )

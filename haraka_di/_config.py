@@ -1,0 +1,387 @@
+"""YAML configuration: ``orchestrator:``, ``services:`` and ``config:``.
+
+Loading is pure: :func:`load_config` reads and validates the file's shape
+and types, applies ``--set`` overrides, and returns a :class:`Settings`.
+:meth:`Settings.apply` then loads ``config:`` into the container's
+``providers.Configuration`` and builds the :class:`~haraka_di.Orchestrator`,
+checking service names against the container's services.
+
+Every error is a :class:`ConfigError` naming the file, the line and the key
+path (``app.yaml:12: services.db.priority: expected an integer, got 'high'``).
+"""
+
+from __future__ import annotations
+
+import difflib
+import os
+import re
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from .exceptions import HarakaError
+
+__all__ = ["ConfigError", "Settings", "load_config", "parse_set"]
+
+SECTIONS = ("orchestrator", "services", "config")
+_INTERPOLATION = re.compile(r"\$(\$|\{([A-Za-z_][A-Za-z0-9_]*)(?::([^}]*))?\})")
+
+
+class ConfigError(HarakaError, ValueError):
+    """The configuration is invalid. ``str()`` is one line: where and what."""
+
+    def __init__(self, where: str, path: str, message: str) -> None:
+        self.where = where
+        self.path = path
+        self.problem = message
+        prefix = f"{where}: " if where else ""
+        key = f"{path}: " if path else ""
+        super().__init__(f"{prefix}{key}{message}")
+
+
+# -- option schemas -------------------------------------------------------------
+
+
+def _positive_or_none(value: Any) -> bool:
+    return value is None or (_is_number(value) and value > 0)
+
+
+def _non_negative(value: Any) -> bool:
+    return _is_number(value) and value >= 0
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
+def _positive_int_or_none(value: Any) -> bool:
+    return value is None or (isinstance(value, int) and not isinstance(value, bool) and value >= 1)
+
+
+def _integer(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _names(value: Any) -> bool:
+    return isinstance(value, list) and all(isinstance(v, str) and v for v in value)
+
+
+# option -> (check, what the check wants)
+ORCHESTRATOR_OPTIONS: dict[str, tuple[Any, str]] = {
+    "max_concurrency": (_positive_int_or_none, "an integer >= 1 or null"),
+    "start_timeout": (_positive_or_none, "a number of seconds > 0 or null"),
+    "stop_timeout": (_positive_or_none, "a number of seconds > 0 or null"),
+    "drain_seconds": (_non_negative, "a number of seconds >= 0"),
+    "cancel_grace": (_non_negative, "a number of seconds >= 0"),
+}
+SERVICE_OPTIONS: dict[str, tuple[Any, str]] = {
+    "priority": (_integer, "an integer"),
+    "start_timeout": (_positive_or_none, "a number of seconds > 0 or null"),
+    "stop_timeout": (_positive_or_none, "a number of seconds > 0 or null"),
+    "enabled": (lambda v: isinstance(v, bool), "true or false"),
+    "dependencies": (_names, "a list of service names"),
+}
+
+
+# -- the result -----------------------------------------------------------------
+
+
+@dataclass
+class Settings:
+    """A validated configuration. ``where(path)`` tells where a key was set."""
+
+    orchestrator: dict[str, Any] = field(default_factory=dict)
+    services: dict[str, dict[str, Any]] = field(default_factory=dict)
+    config: dict[str, Any] = field(default_factory=dict)
+    source: str | None = None
+    locations: dict[tuple[str, ...], str] = field(default_factory=dict, repr=False)
+
+    def where(self, *path: str) -> str:
+        """``file:line`` (or ``--set ...``) of the key at ``path``, or its nearest parent."""
+        for end in range(len(path), -1, -1):
+            found = self.locations.get(tuple(path[:end]))
+            if found:
+                return found
+        return self.source or ""
+
+    def check_services(self, known: Iterable[str]) -> None:
+        """Raise ConfigError for a ``services:`` entry the container does not have."""
+        names = list(known)
+        for name in self.services:
+            if name not in names:
+                listed = ", ".join(names) or "none"
+                raise ConfigError(
+                    self.where("services", name),
+                    f"services.{name}",
+                    f"unknown service{_suggest(name, names)}; known services: {listed}",
+                )
+
+    def load_into(self, container: Any) -> None:
+        """Load ``config:`` into the container's ``providers.Configuration``."""
+        if not self.config:
+            return
+        target = configuration_of(container)
+        if target is None:
+            raise ConfigError(
+                self.where("config"),
+                "config",
+                f"{type(container).__name__} has no providers.Configuration to load this "
+                "section into; declare `config = providers.Configuration()` or remove `config:`",
+            )
+        target.from_dict(self.config)
+
+    def apply(self, container: Any, **orchestrator_overrides: Any) -> Any:
+        """Load ``config:`` into ``container``, build an Orchestrator with the
+        ``orchestrator:`` options and apply the ``services:`` overrides."""
+        from ._orchestrator import Orchestrator
+
+        self.load_into(container)
+        orchestrator = Orchestrator(container, **{**self.orchestrator, **orchestrator_overrides})
+        self.check_services(s.name for s in orchestrator.graph().services)
+        for name, options in self.services.items():
+            if options:
+                orchestrator.configure(name, **options)
+        return orchestrator
+
+
+def configuration_of(container: Any) -> Any:
+    """The container's Configuration provider: the one named ``config``, else the only one."""
+    from dependency_injector import providers
+
+    found = {
+        name: p
+        for name, p in getattr(container, "providers", {}).items()
+        if isinstance(p, providers.Configuration)
+    }
+    if "config" in found:
+        return found["config"]
+    if len(found) == 1:
+        return next(iter(found.values()))
+    return None
+
+
+# -- loading ------------------------------------------------------------------------
+
+
+def load_config(
+    path: str | os.PathLike[str] | None = None,
+    overrides: Sequence[str] = (),
+    *,
+    environ: Mapping[str, str] | None = None,
+) -> Settings:
+    """Read ``path`` (may be None), apply ``key.path=value`` overrides, validate."""
+    env = os.environ if environ is None else environ
+    source = str(path) if path is not None else None
+    locations: dict[tuple[str, ...], str] = {}
+    data: dict[str, Any] = {}
+    if path is not None:
+        data = _read(Path(path), source or "", env, locations)
+    for item in overrides:
+        keys, value = parse_set(item)
+        _assign(data, keys, value, f"--set {item}")
+        for end in range(1, len(keys) + 1):
+            locations.setdefault(tuple(keys[:end]), f"--set {item}")
+        locations[tuple(keys)] = f"--set {item}"
+    return _validate(data, source, locations)
+
+
+def parse_set(item: str) -> tuple[list[str], Any]:
+    """``services.db.priority=5`` -> (["services", "db", "priority"], 5).
+
+    The value is parsed as YAML (``8123`` is an int, ``false`` a bool, ``[a, b]``
+    a list). In ``services.NAME.OPTION`` the service name may contain dots
+    (``services.infra.db.enabled=false``).
+    """
+    key, sep, raw = item.partition("=")
+    if not sep or not key.strip():
+        raise ConfigError(
+            f"--set {item}", "", "expected KEY.PATH=VALUE, e.g. config.server.port=8123"
+        )
+    keys = key.strip().split(".")
+    if any(not k for k in keys):
+        raise ConfigError(f"--set {item}", key, "empty key in the path")
+    if keys[0] == "services" and len(keys) > 3:
+        keys = ["services", ".".join(keys[1:-1]), keys[-1]]
+    try:
+        value = yaml.safe_load(raw) if raw.strip() else ""
+    except yaml.YAMLError as exc:
+        problem = f"value is not valid YAML: {_one_line(exc)}"
+        raise ConfigError(f"--set {item}", key, problem) from None
+    return keys, value
+
+
+def _assign(data: dict[str, Any], keys: list[str], value: Any, where: str) -> None:
+    node = data
+    for i, key in enumerate(keys[:-1]):
+        child = node.get(key)
+        if child is None:
+            child = node[key] = {}
+        elif not isinstance(child, dict):
+            path = ".".join(keys[: i + 1])
+            raise ConfigError(where, path, f"is a {type(child).__name__}, not a mapping")
+        node = child
+    node[keys[-1]] = value
+
+
+def _read(
+    path: Path, source: str, env: Mapping[str, str], locations: dict[tuple[str, ...], str]
+) -> dict[str, Any]:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError(source, "", f"cannot read the file: {exc.strerror or exc}") from None
+    loader = yaml.SafeLoader(text)
+    try:
+        node = loader.get_single_node()
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        where = f"{source}:{mark.line + 1}" if mark is not None else source
+        raise ConfigError(where, "", f"invalid YAML: {exc.problem or exc}") from None
+    except yaml.YAMLError as exc:
+        raise ConfigError(source, "", f"invalid YAML: {_one_line(exc)}") from None
+    finally:
+        loader.dispose()
+    if node is None:
+        return {}
+    builder = _Builder(source, env, locations)
+    data = builder.build(node, ())
+    if not isinstance(data, dict):
+        raise ConfigError(builder.at(node), "", "the file must be a mapping of sections")
+    return data
+
+
+class _Builder:
+    """Node tree -> Python values, remembering the line of every key."""
+
+    def __init__(
+        self, source: str, env: Mapping[str, str], locations: dict[tuple[str, ...], str]
+    ) -> None:
+        self.source = source
+        self.env = env
+        self.locations = locations
+        self.loader = yaml.SafeLoader("")
+
+    def at(self, node: yaml.Node) -> str:
+        return f"{self.source}:{node.start_mark.line + 1}"
+
+    def build(self, node: yaml.Node, path: tuple[str, ...]) -> Any:
+        if isinstance(node, yaml.MappingNode):
+            self.loader.flatten_mapping(node)
+            result: dict[str, Any] = {}
+            for key_node, value_node in node.value:
+                key = self.build(key_node, path)
+                if not isinstance(key, str):
+                    raise ConfigError(
+                        self.at(key_node), _dotted(path), f"keys must be strings, got {key!r}"
+                    )
+                if key in result:
+                    raise ConfigError(self.at(key_node), _dotted((*path, key)), "duplicate key")
+                self.locations[(*path, key)] = self.at(key_node)
+                result[key] = self.build(value_node, (*path, key))
+            return result
+        if isinstance(node, yaml.SequenceNode):
+            return [self.build(item, path) for item in node.value]
+        assert isinstance(node, yaml.ScalarNode)
+        if "$" in node.value and node.tag in ("tag:yaml.org,2002:str", "!"):
+            return self.interpolate(node, path)
+        try:
+            return self.loader.construct_object(node, deep=True)
+        except yaml.YAMLError as exc:
+            raise ConfigError(self.at(node), _dotted(path), _one_line(exc)) from None
+
+    def interpolate(self, node: yaml.ScalarNode, path: tuple[str, ...]) -> Any:
+        def replace(match: re.Match[str]) -> str:
+            if match.group(1) == "$":
+                return "$"
+            name, default = match.group(2), match.group(3)
+            value = self.env.get(name)
+            if value is None:
+                if default is None:
+                    raise ConfigError(
+                        self.at(node),
+                        _dotted(path),
+                        f"environment variable {name} is not set "
+                        f"(set it, or give a default: ${{{name}:default}})",
+                    )
+                value = default
+            return value
+
+        text = _INTERPOLATION.sub(replace, node.value)
+        if node.style is not None:  # quoted or block scalar: stays a string
+            return text
+        tag = self.loader.resolve(yaml.ScalarNode, text, (True, False))  # type: ignore[no-untyped-call]
+        return self.loader.construct_object(yaml.ScalarNode(tag, text), deep=True)
+
+
+def _validate(
+    data: dict[str, Any], source: str | None, locations: dict[tuple[str, ...], str]
+) -> Settings:
+    settings = Settings(source=source, locations=locations)
+
+    def fail(path: tuple[str, ...], message: str) -> ConfigError:
+        return ConfigError(settings.where(*path), _dotted(path), message)
+
+    for key in data:
+        if key not in SECTIONS:
+            expected = _listed(SECTIONS)
+            raise fail((key,), f"unknown key{_suggest(key, SECTIONS)}; expected {expected}")
+    for section in SECTIONS:
+        value = data.get(section)
+        if value is not None and not isinstance(value, dict):
+            raise fail((section,), f"expected a mapping, got {_kind(value)}")
+    settings.orchestrator = _options(
+        data.get("orchestrator") or {}, ("orchestrator",), ORCHESTRATOR_OPTIONS, fail
+    )
+    for name, options in (data.get("services") or {}).items():
+        if options is None:
+            options = {}
+        if not isinstance(options, dict):
+            raise fail(("services", name), f"expected a mapping of options, got {_kind(options)}")
+        settings.services[name] = _options(options, ("services", name), SERVICE_OPTIONS, fail)
+    settings.config = data.get("config") or {}
+    return settings
+
+
+def _options(
+    given: dict[str, Any],
+    path: tuple[str, ...],
+    schema: dict[str, tuple[Any, str]],
+    fail: Any,
+) -> dict[str, Any]:
+    for key, value in given.items():
+        if key not in schema:
+            raise fail(
+                (*path, key), f"unknown key{_suggest(key, schema)}; expected {_listed(schema)}"
+            )
+        check, wanted = schema[key]
+        if not check(value):
+            raise fail((*path, key), f"expected {wanted}, got {_kind(value)}")
+    return dict(given)
+
+
+def _dotted(path: Iterable[str]) -> str:
+    return ".".join(path)
+
+
+def _kind(value: Any) -> str:
+    if isinstance(value, dict):
+        return "a mapping"
+    if isinstance(value, list):
+        return "a list"
+    return repr(value)
+
+
+def _listed(names: Iterable[str]) -> str:
+    return "one of " + ", ".join(sorted(names))
+
+
+def _suggest(word: str, choices: Iterable[str]) -> str:
+    close = difflib.get_close_matches(word, list(choices), n=1)
+    return f" {word!r} (did you mean {close[0]!r}?)" if close else f" {word!r}"
+
+
+def _one_line(exc: BaseException) -> str:
+    return " ".join(str(exc).split())

@@ -1,0 +1,229 @@
+"""The ``haraka`` command (also ``python -m haraka_di``).
+
+- ``haraka run TARGET [--config FILE] [--set KEY=VALUE ...]``: run the services
+  until SIGINT/SIGTERM, then stop them in reverse order.
+- ``haraka graph TARGET [--format text|mermaid|dot|json]``: print the graph.
+- ``haraka check TARGET [--config FILE]``: validate without starting anything.
+
+TARGET is ``module:attr`` naming a container class, a container instance, or
+a zero-argument factory returning one. Exit statuses: 0 success; 1 a startup
+failure, a planning error or (check) any problem found; 2 bad usage (bad
+TARGET, bad option, or - for run and graph - a bad configuration file);
+128+signum when a second signal forced the shutdown, or a signal interrupted
+the startup.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import os
+import sys
+import traceback
+from collections.abc import Sequence
+from typing import Any
+
+from ._config import ConfigError, Settings, load_config
+from ._progress import Progress, StartedFilter, timeline
+from ._render import FORMATS, render
+from ._report import Event
+from ._service import LifecycleState
+from ._systemd import SystemdNotifier
+from ._target import TargetError, load_target
+from .exceptions import HarakaError, StartupError
+
+__all__ = ["main"]
+
+log = logging.getLogger("haraka_di")
+
+USAGE_ERROR = 2
+
+
+class _Fail(Exception):
+    """Stop the command: print ``message`` as one line, exit ``status``."""
+
+    def __init__(self, message: str, status: int, cause: BaseException | None = None) -> None:
+        super().__init__(message)
+        self.status = status
+        self.cause = cause
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="haraka",
+        description="Run, inspect and check the services of a dependency-injector container.",
+    )
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    def common(name: str, help: str) -> argparse.ArgumentParser:
+        sub = commands.add_parser(name, help=help, description=help)
+        sub.add_argument("target", metavar="TARGET", help="module:attr naming the container")
+        sub.add_argument("-c", "--config", metavar="FILE", help="YAML configuration file")
+        sub.add_argument(
+            "--set",
+            dest="overrides",
+            action="append",
+            default=[],
+            metavar="KEY.PATH=VALUE",
+            help="override a key of the configuration, e.g. config.server.port=8123 "
+            "(repeatable; the value is parsed as YAML)",
+        )
+        sub.add_argument(
+            "--app-dir",
+            default=".",
+            metavar="DIR",
+            help="directory put first on sys.path to import TARGET (default: .)",
+        )
+        sub.add_argument(
+            "-v", "--verbose", action="store_true", help="debug logging and tracebacks"
+        )
+        return sub
+
+    common("run", "Run the services until SIGINT/SIGTERM, then stop them in reverse order.")
+    graph = common("graph", "Print the service graph with priorities and start waves.")
+    graph.add_argument("-f", "--format", choices=list(FORMATS), default="text")
+    common("check", "Validate the container and configuration without starting anything.")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``haraka`` console script; returns the exit status."""
+    args = _parser().parse_args(argv)
+    _setup_logging(args.verbose)
+    command = {"run": _run, "graph": _graph, "check": _check}[args.command]
+    try:
+        return command(args)
+    except _Fail as exc:
+        if args.verbose and exc.cause is not None:
+            traceback.print_exception(exc.cause, file=sys.stderr)
+        print(f"haraka {args.command}: error: {exc}", file=sys.stderr)
+        return exc.status
+    except KeyboardInterrupt:  # a Ctrl-C before the orchestrator owned the signals
+        print(f"haraka {args.command}: interrupted", file=sys.stderr)
+        return 130
+
+
+def _setup_logging(verbose: bool) -> None:
+    handler = logging.StreamHandler(sys.stderr)
+    line = "%(asctime)s.%(msecs)03d %(levelname)-7s %(name)s: %(message)s"
+    handler.setFormatter(logging.Formatter(line, "%H:%M:%S"))
+    handler.addFilter(StartedFilter())
+    root = logging.getLogger()
+    root.addHandler(handler)
+    root.setLevel(logging.DEBUG if verbose else logging.INFO)
+    if not verbose:  # asyncio's debug chatter is noise for operators
+        logging.getLogger("asyncio").setLevel(logging.WARNING)
+
+
+def _prepare(args: argparse.Namespace, config_status: int) -> tuple[Any, Settings]:
+    """TARGET and configuration -> (orchestrator, settings), or _Fail."""
+    try:
+        container = load_target(args.target, args.app_dir)
+    except TargetError as exc:
+        raise _Fail(str(exc), USAGE_ERROR, exc.__cause__ or exc) from None
+    try:
+        settings = load_config(args.config, args.overrides)
+        orchestrator = settings.apply(container)
+    except ConfigError as exc:
+        raise _Fail(str(exc), config_status, exc) from None
+    return orchestrator, settings
+
+
+def _plan(orchestrator: Any) -> Any:
+    try:
+        return orchestrator.plan()
+    except HarakaError as exc:
+        raise _Fail(str(exc), 1, exc) from None
+
+
+# -- run ---------------------------------------------------------------------------
+
+
+def _run(args: argparse.Namespace) -> int:
+    orchestrator, _ = _prepare(args, USAGE_ERROR)
+    plan = _plan(orchestrator)
+    progress = Progress(orchestrator)
+    orchestrator.subscribe(progress)
+
+    def on_running(event: Event) -> None:
+        if event.service is None and event.lifecycle is LifecycleState.RUNNING:
+            sys.stderr.write(timeline(orchestrator.report()) + "\n")
+            sys.stderr.flush()
+            log.info("running %s (pid %d): Ctrl-C or SIGTERM stops it", args.target, os.getpid())
+
+    orchestrator.subscribe(on_running)
+    notifier = SystemdNotifier.from_env()
+    if notifier is not None:
+        notifier.bind(orchestrator)
+        orchestrator.subscribe(notifier)
+    log.info(
+        "starting %d service(s) in %d wave(s): %s",
+        len(plan),
+        len(plan.waves()),
+        ", ".join(plan.order),
+    )
+    return asyncio.run(_serve(orchestrator, notifier))
+
+
+async def _serve(orchestrator: Any, notifier: SystemdNotifier | None) -> int:
+    watchdog = None
+    if notifier is not None and notifier.watchdog_every is not None:
+        watchdog = asyncio.create_task(notifier.watchdog(), name="haraka:watchdog")
+    try:
+        status: int = await orchestrator.serve()
+    except StartupError as exc:
+        status = orchestrator.exit_code or 1
+        raise _Fail(str(exc), status, exc) from None
+    except HarakaError as exc:  # planning errors found when run() re-plans
+        raise _Fail(str(exc), 1, exc) from None
+    finally:
+        if watchdog is not None:
+            watchdog.cancel()
+    log.info("exiting with status %d", status)
+    return status
+
+
+# -- graph and check -----------------------------------------------------------------
+
+
+def _graph(args: argparse.Namespace) -> int:
+    orchestrator, settings = _prepare(args, USAGE_ERROR)
+    plan = _plan(orchestrator)
+    classes = {s.name: s.cls.__qualname__ for s in orchestrator.graph().services}
+    disabled = [n for n, o in settings.services.items() if o.get("enabled") is False]
+    print(render(plan, args.format, classes, disabled))
+    return 0
+
+
+def _check(args: argparse.Namespace) -> int:
+    problems: list[str] = []
+    try:
+        orchestrator, settings = _prepare(args, 1)
+    except _Fail as exc:
+        if exc.status == USAGE_ERROR:
+            raise
+        problems.append(str(exc))
+        orchestrator = settings = None
+    if orchestrator is not None:
+        graph = orchestrator.graph()
+        for path in graph.undefined:
+            problems.append(
+                f"undefined dependency {path!r}: a providers.Dependency with no default and "
+                "no override; give it a default, or override it before running"
+            )
+        try:
+            plan = orchestrator.plan()
+        except HarakaError as exc:
+            problems.append(str(exc))
+    for problem in problems:
+        print(f"haraka check: error: {problem}", file=sys.stderr)
+    if problems:
+        print(f"{args.target}: {len(problems)} problem(s) found", file=sys.stderr)
+        return 1
+    source = f"; config {settings.source}" if settings is not None and settings.source else ""
+    print(
+        f"OK: {args.target}: {len(plan)} service(s), {plan.edge_count} dependency edge(s), "
+        f"{len(plan.waves())} wave(s){source}"
+    )
+    return 0
