@@ -9,6 +9,7 @@ from ._plan import Plan
 from ._report import Event, ServiceReport
 from ._runtime import Runtime
 from ._service import LifecycleState, Service, ServiceState
+from ._tasks import RestartPolicy, TaskReport
 from .exceptions import (
     CircularDependencyError,
     DisabledDependencyError,
@@ -31,12 +32,14 @@ __all__ = [
     "Orchestrator",
     "Plan",
     "ReadinessTimeoutError",
+    "RestartPolicy",
     "Runtime",
     "Service",
     "ServiceReport",
     "ServiceState",
     "ShutdownError",
     "StartupError",
+    "TaskReport",
     "UnknownDependencyError",
     "UnknownServiceError",
 ]

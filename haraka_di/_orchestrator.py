@@ -20,7 +20,7 @@ from ._runtime import Runtime
 from ._scheduler import GraphRun, Outcome
 from ._service import LifecycleState, Service, ServiceState
 from ._signals import SignalHandlers
-from ._tasks import Supervisor
+from ._tasks import RestartPolicy, Supervisor, TaskReport, current_service
 from .exceptions import (
     DuplicateServiceError,
     HarakaError,
@@ -184,7 +184,11 @@ class Orchestrator:
         self._config.setdefault(name, {}).update(changes)
 
     def add_background_task(
-        self, fn: Callable[[], Awaitable[Any]], *, name: str | None = None, restart: str = "never"
+        self,
+        fn: Callable[[], Awaitable[Any]],
+        *,
+        name: str | None = None,
+        restart: str | RestartPolicy = "never",
     ) -> None:
         """Run ``fn()`` once startup completes; cancelled before services stop.
 
@@ -202,7 +206,7 @@ class Orchestrator:
         fn: Callable[[], Awaitable[Any]] | Awaitable[Any],
         *,
         name: str | None = None,
-        restart: str = "never",
+        restart: str | RestartPolicy = "never",
     ) -> asyncio.Task[Any]:
         """Start a supervised background task now (e.g. from a startup())."""
         if self._state in (LifecycleState.STOPPING, LifecycleState.DESTROYED):
@@ -387,6 +391,7 @@ class Orchestrator:
         log.debug("starting %s", name)
         service = entry.service
         assert service is not None  # built before any start
+        current_service.set(name)  # tasks it spawns are counted as its own
         await service.startup()
 
     def _started(self, name: str, outcome: Outcome, error: BaseException | None) -> None:
@@ -593,6 +598,8 @@ class Orchestrator:
             self._start_run.abort()
 
     def _on_fatal_task(self, name: str, error: BaseException) -> None:
+        if self._state is LifecycleState.STARTING:
+            self._abort_startup(f"the crash of background task {name!r} ({error!r})", None)
         self.request_shutdown(1)
 
     # -- running until signalled ------------------------------------------------
@@ -680,11 +687,13 @@ class Orchestrator:
         return {n: e.service for n, e in self._entries.items() if e.service is not None}
 
     def report(self) -> list[ServiceReport]:
-        """Each service's state, readiness, start offset/duration, stop duration."""
+        """Each service's state, readiness, start offset/duration, stop duration,
+        and the crashes/restarts of the background tasks it spawned (or that
+        carry its name); :meth:`task_report` lists every task."""
         plan, entries = self._plan, self._entries
         if plan is None:
             plan, entries, _ = self._collect()
-        stats = self._supervisor.stats
+        counts = self._supervisor.counts()
         return [
             ServiceReport(
                 name=n,
@@ -698,11 +707,16 @@ class Orchestrator:
                 start_duration=entries[n].start_duration,
                 stop_duration=entries[n].stop_duration,
                 error=repr(entries[n].error) if entries[n].error is not None else None,
-                crashes=stats[n].crashes if n in stats else 0,
-                restarts=stats[n].restarts if n in stats else 0,
+                crashes=counts.get(n, (0, 0))[0],
+                restarts=counts.get(n, (0, 0))[1],
             )
             for n in plan.order
         ]
+
+    def task_report(self) -> list[TaskReport]:
+        """Every background task: name, owning service, restart policy,
+        state, crashes, restarts and last error, in registration order."""
+        return self._supervisor.reports()
 
     # -- internals -----------------------------------------------------------------
 

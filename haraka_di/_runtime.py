@@ -12,6 +12,7 @@ if TYPE_CHECKING:
 
     from ._orchestrator import Orchestrator
     from ._report import ServiceReport
+    from ._tasks import RestartPolicy
 
 __all__ = ["Runtime"]
 
@@ -56,7 +57,7 @@ class Runtime:
         fn: Callable[[], Awaitable[Any]] | Awaitable[Any],
         *,
         name: str | None = None,
-        restart: str = "never",
+        restart: str | RestartPolicy = "never",
     ) -> asyncio.Task[Any]:
         """Run ``fn`` as a supervised background task now (cancelled at shutdown)."""
         return self._orchestrator.spawn(fn, name=name, restart=restart)
