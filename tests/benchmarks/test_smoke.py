@@ -1,0 +1,64 @@
+"""Every benchmark script runs, in its tiny configuration, and prints its
+tables and the command that reproduces them (so the scripts cannot rot).
+The numbers themselves are not checked here: see docs/performance.md."""
+
+from __future__ import annotations
+
+import importlib.util
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+BENCHMARKS_DIR = Path(__file__).resolve().parents[2] / "benchmarks"
+
+
+def _run_all() -> Any:
+    spec = importlib.util.spec_from_file_location("run_all", BENCHMARKS_DIR / "run_all.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+RUN_ALL: Any = _run_all()
+
+
+def test_every_script_is_listed() -> None:
+    scripts = {p.stem.removeprefix("bench_") for p in BENCHMARKS_DIR.glob("bench_*.py")}
+    assert scripts == set(RUN_ALL.BENCHMARKS)
+
+
+@pytest.mark.timeout(120)
+@pytest.mark.parametrize("name", sorted(RUN_ALL.BENCHMARKS))
+def test_benchmark_runs(name: str) -> None:
+    result = subprocess.run(
+        RUN_ALL.command(name, quick=True),
+        cwd=BENCHMARKS_DIR.parent,
+        capture_output=True,
+        text=True,
+        timeout=110,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    out = result.stdout
+    assert out.startswith("== "), out
+    assert "\nmachine: " in out, out
+    assert f"reproduce: python benchmarks/bench_{name}.py" in out
+    # a table: a header line followed by a dashed rule and at least one row
+    lines = out.splitlines()
+    rules = [i for i, line in enumerate(lines) if line.startswith("---")]
+    assert rules, out
+    assert lines[rules[0] + 1].strip(), out
+
+
+def test_run_all_rejects_unknown_names() -> None:
+    result = subprocess.run(
+        [sys.executable, str(BENCHMARKS_DIR / "run_all.py"), "--quick", "nope"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 2
+    assert "unknown benchmark(s) ['nope']" in result.stderr
