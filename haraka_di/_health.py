@@ -25,6 +25,7 @@ _MISSING = (
     "to FastAPI(), or serve it with haraka_di.fastapi.UvicornService"
 )
 DEFAULT_EXEMPT: tuple[str, ...] = ("/health", "/docs", "/redoc", "/openapi.json")
+PROBE_ROUTE_PREFIX = "haraka_health_"
 
 
 def orchestrator_of(app: Any) -> Any:
@@ -80,18 +81,28 @@ def health_router(
         body = {"status": good if passed else bad, **health_body(orch)}
         return JSONResponse(body, status_code=200 if passed else 503, headers=_NO_STORE)
 
-    @router.get("/live", summary="Liveness probe")
     async def live(request: Request) -> JSONResponse:
         return probe(request, lambda o: o.state is not LifecycleState.DESTROYED, "alive", "dead")
 
-    @router.get("/ready", summary="Readiness probe")
     async def ready(request: Request) -> JSONResponse:
         return probe(request, lambda o: o.is_ready(), "ready", "not ready")
 
-    @router.get("/startup", summary="Startup probe")
     async def startup(request: Request) -> JSONResponse:
         return probe(request, _started, "started", "starting")
 
+    for probe_name, endpoint, summary in (
+        ("live", live, "Liveness probe"),
+        ("ready", ready, "Readiness probe"),
+        ("startup", startup, "Startup probe"),
+    ):
+        # The route name lets the gate find the probes wherever they are mounted.
+        router.add_api_route(
+            f"/{probe_name}",
+            endpoint,
+            methods=["GET"],
+            summary=summary,
+            name=f"{PROBE_ROUTE_PREFIX}{probe_name}",
+        )
     return router
 
 
@@ -115,7 +126,8 @@ def accepting(orchestrator: Any) -> bool:
 
 class ReadinessGate:
     """ASGI middleware: 503 with ``Retry-After`` for every HTTP request
-    outside ``exempt`` path prefixes until the app is ready."""
+    until the app is ready, except the probes of :func:`health_router`
+    (wherever mounted) and paths under the ``exempt`` prefixes."""
 
     def __init__(
         self,
@@ -133,12 +145,18 @@ class ReadinessGate:
         self.exempt = tuple(p.rstrip("/") for p in exempt)
         self.retry_after = retry_after
         self.orchestrator = orchestrator
+        self._probes: frozenset[str] | None = None
 
-    def _exempt(self, path: str) -> bool:
+    def _exempt(self, scope: Scope) -> bool:
+        path: str = scope.get("path", "")
+        if self._probes is None:
+            self._probes = _probe_paths(scope.get("app"))
+        if path in self._probes:
+            return True
         return any(path == p or path.startswith(p + "/") for p in self.exempt)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or self._exempt(scope.get("path", "")):
+        if scope["type"] != "http" or self._exempt(scope):
             await self.app(scope, receive, send)
             return
         orch = self.orchestrator
@@ -162,6 +180,16 @@ class ReadinessGate:
             }
         )
         await send({"type": "http.response.body", "body": body})
+
+
+def _probe_paths(app: Any) -> frozenset[str]:
+    paths = set()
+    for probe in ("live", "ready", "startup"):
+        try:
+            paths.add(str(app.url_path_for(PROBE_ROUTE_PREFIX + probe)))
+        except Exception:  # no health_router in this app (or not a Starlette app)
+            continue
+    return frozenset(paths)
 
 
 def install_readiness_gate(

@@ -29,6 +29,9 @@ log = logging.getLogger("haraka_di")
 #: it starts after all of them and stops before all of them.
 LAST = -(2**31)
 
+# Seconds a forced stop waits for uvicorn to wind down by itself, then with
+# force_exit; within the orchestrator's default cancel_grace (1 s).
+_FORCE_STEPS = (0.5, 0.25)
 _RESERVED = frozenset({"app", "host", "port"})
 _CONFIG_OPTIONS = frozenset(inspect.signature(uvicorn.Config).parameters) - _RESERVED
 
@@ -141,7 +144,7 @@ class UvicornService(Service):
         try:
             await asyncio.wait({listening, task}, return_when=asyncio.FIRST_COMPLETED)
         except asyncio.CancelledError:
-            self._kill("its start was cancelled")
+            await self._stop_now("its start was cancelled")
             raise
         finally:
             listening.cancel()
@@ -163,8 +166,7 @@ class UvicornService(Service):
         try:
             await asyncio.shield(task)
         except asyncio.CancelledError:
-            if not task.done():
-                self._kill("the orchestrator cut its stop short")
+            await self._stop_now("the orchestrator cut its stop short")
             raise
 
     # -- internals -----------------------------------------------------------
@@ -187,23 +189,31 @@ class UvicornService(Service):
         if runtime is not None and runtime.state is LifecycleState.RUNNING:
             runtime.request_shutdown(1)
 
-    def _kill(self, why: str) -> None:
-        """Stop now: no more waiting for connections or requests."""
+    async def _stop_now(self, why: str) -> None:
+        """Stop now: close the listener and cancel in-flight requests, then
+        give uvicorn a moment to close connections and end the app's
+        lifespan; past that, force_exit, and finally cancel it outright."""
         server, task = self.server, self._task
         if server is None or task is None or task.done():
             return
         log.warning("stopping uvicorn now: %s", why)
-        server.should_exit = server.force_exit = True
+        self._stopping = True
+        server.should_exit = True
         for listener in getattr(server, "servers", ()):
             listener.close()
         for request in list(server.server_state.tasks):
             request.cancel()
-        task.cancel()
+        await asyncio.wait({task}, timeout=_FORCE_STEPS[0])
+        if not task.done():
+            server.force_exit = True
+            await asyncio.wait({task}, timeout=_FORCE_STEPS[1])
+        if not task.done():
+            task.cancel()
 
-    def _reap(self) -> None:
+    async def _reap(self) -> None:
         # Safety net, run after the last service stopped: nothing may keep
         # listening once the orchestrator is done.
-        self._kill("it was still running after shutdown")
+        await self._stop_now("it was still running after shutdown")
 
     def _orchestrator(self) -> Orchestrator | None:
         runtime = getattr(self, "runtime", None)
