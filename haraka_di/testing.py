@@ -170,11 +170,12 @@ class Recorder:
         self.events.append(event)
         if event.service is None or event.state is None:
             return
-        last = self._last_state(event.service)
+        last = self.last_state(event.service)
         if last is not event.state:  # a readiness-only event repeats the state
             self.timeline.append((event.service, event.state))
 
-    def _last_state(self, name: str) -> ServiceState | None:
+    def last_state(self, name: str) -> ServiceState | None:
+        """The last state recorded for ``name`` (None if it never changed)."""
         for service, state in reversed(self.timeline):
             if service == name:
                 return state
@@ -292,7 +293,8 @@ def assert_stopped_in_reverse(recorder: Recorder, *, exact: bool = False) -> Non
     started, stopped = recorder.started, recorder.stopped
     never = [n for n in started if n not in stopped]
     if never:
-        raise _fail(f"services started but never stopped: {never}", recorder)
+        last = ", ".join(f"{n}: {recorder.last_state(n).value}" for n in never)  # type: ignore[union-attr]
+        raise _fail(f"services started but never stopped: {never} (now {last})", recorder)
     if exact:
         if stopped != started[::-1]:
             raise _fail(
