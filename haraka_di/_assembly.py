@@ -30,9 +30,15 @@ class Assembly:
         self._singletons: list[providers.BaseSingleton[Any]] = []
 
     def bind_runtime(self, graph: ContainerGraph, runtime: object) -> None:
+        """Bind the runtime, and drop the cached instances of non-service
+        singletons that hold services: they hold another run's (or none's)
+        instances, and are reset again by :meth:`undo`."""
         for slot in graph.runtime_slots:
             slot.override(providers.Object(runtime))
             self._overridden.append(slot)
+        for singleton in graph.tied_singletons:
+            singleton.reset()
+            self._singletons.append(singleton)
 
     async def build(self, spec: ServiceSpec) -> Service:
         """Build ``spec``'s instance so that every later injection of that

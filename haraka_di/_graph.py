@@ -49,6 +49,9 @@ class ContainerGraph:
     services: list[ServiceSpec] = field(default_factory=list)
     runtime_slots: list[providers.Dependency[Any]] = field(default_factory=list)
     undefined: list[str] = field(default_factory=list)
+    # non-service singletons that hold a service (directly or not): their
+    # cached instance belongs to one run, like the service it holds
+    tied_singletons: list[providers.BaseSingleton[Any]] = field(default_factory=list)
 
 
 def as_container(target: object) -> containers.Container:
@@ -99,6 +102,7 @@ def discover(container: containers.Container, runtime_type: type) -> ContainerGr
                 if name != spec.name:
                     found[name] = None
         spec.dependencies = tuple(found)
+    graph.tied_singletons = list(reach.tied.values())
     return graph
 
 
@@ -152,6 +156,7 @@ class _Reach:
     def __init__(self, node_of: dict[int, str]) -> None:
         self._node_of = node_of
         self._memo: dict[int, tuple[str, ...]] = {}
+        self.tied: dict[int, providers.BaseSingleton[Any]] = {}
 
     def of(self, provider: providers.Provider[Any]) -> tuple[str, ...]:
         key = id(provider)
@@ -174,4 +179,6 @@ class _Reach:
                     found[n] = None
             result = tuple(found)
         self._memo[key] = result
+        if result and isinstance(provider, providers.BaseSingleton):
+            self.tied[key] = provider
         return result
