@@ -21,7 +21,7 @@ from dependency_injector import providers
 from ._graph import as_container
 from ._orchestrator import Orchestrator
 from ._report import Event
-from ._service import ServiceState
+from ._service import Service, ServiceState
 from .exceptions import UnknownServiceError
 
 __all__ = [
@@ -63,6 +63,7 @@ async def run_services(
     if isinstance(only, str):
         raise TypeError(f"only= takes a list of service names, got the string {only!r}")
     target = as_container(container)
+    _check_fakes(overrides or {})
     orchestrator_options.setdefault("handle_signals", False)
     with override_providers(target, overrides or {}):
         target.reset_singletons()
@@ -76,6 +77,19 @@ async def run_services(
                 yield orchestrator
         finally:
             target.reset_singletons()
+
+
+def _check_fakes(overrides: Mapping[str, object]) -> None:
+    seen: dict[int, str] = {}
+    for path, value in overrides.items():
+        if isinstance(value, Service):
+            if id(value) in seen:
+                raise ValueError(
+                    f"the same {type(value).__name__} instance overrides both "
+                    f"{seen[id(value)]!r} and {path!r}; a service instance is one node "
+                    "(started once, named once): give each path its own instance"
+                )
+            seen[id(value)] = path
 
 
 def _start_only(orchestrator: Orchestrator, names: list[str]) -> None:

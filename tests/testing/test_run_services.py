@@ -179,3 +179,10 @@ async def test_a_recorder_sees_the_whole_run() -> None:
 def test_orchestrator_stays_importable_from_testing_users() -> None:
     assert run_services.__module__ == "haraka_di.testing"
     assert Orchestrator.__name__ == "Orchestrator"
+
+
+async def test_one_fake_instance_cannot_stand_in_for_two_services() -> None:
+    fake = FakeDatabase(Journal())
+    with pytest.raises(ValueError, match=r"overrides both 'infra\.db' and 'infra\.cache'"):
+        async with run_services(application(Journal()), {"infra.db": fake, "infra.cache": fake}):
+            pytest.fail("must not run")
