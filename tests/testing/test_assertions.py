@@ -127,7 +127,10 @@ def test_stopped_before_and_in_reverse_fail_clearly() -> None:
 
 def test_a_service_left_running_is_reported() -> None:
     recorder = feed(Recorder(), ("db", S.STARTING), ("db", S.READY), ("api", S.STARTED))
-    with pytest.raises(AssertionError, match=r"started but never stopped: \['db', 'api'\] \(now db: ready, api: started\)"):
+    with pytest.raises(
+        AssertionError,
+        match=r"started but never stopped: \['db', 'api'\] \(now db: ready, api: started\)",
+    ):
         assert_stopped_in_reverse(recorder, exact=True)
 
 
