@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import inspect
 import logging
 import signal
@@ -36,6 +37,11 @@ log = logging.getLogger("haraka_di")
 
 _CONFIGURABLE = frozenset({"priority", "start_timeout", "stop_timeout", "enabled", "dependencies"})
 _UNSET: Any = object()
+#: The orchestrator whose teardown runs in this context (stop steps and
+#: shutdown tasks inherit it), so a shutdown() from inside does not wait on itself.
+_TEARDOWN: contextvars.ContextVar[object] = contextvars.ContextVar(
+    "haraka_di_teardown", default=None
+)
 
 
 @dataclass(eq=False)
@@ -453,6 +459,8 @@ class Orchestrator:
             self._set_lifecycle(LifecycleState.DESTROYED)
             self._destroyed.set()
             return
+        if _TEARDOWN.get() is self:
+            return  # from a stop step or shutdown task of this very shutdown
         if self._state is LifecycleState.STARTING:
             self._abort_startup("a shutdown request", None)
         if self._shutdown_task is None:
@@ -478,6 +486,7 @@ class Orchestrator:
 
     def _begin_shutdown(self) -> None:
         self._stop_requested.set()
+        self._sync_ready()  # not ready from the request on, not from the first stop
         task = asyncio.get_running_loop().create_task(self._shutdown_main(), name="haraka:shutdown")
         task.add_done_callback(_retrieve)
         self._shutdown_task = task
@@ -491,6 +500,7 @@ class Orchestrator:
 
     async def _teardown(self, *, drain: bool) -> dict[str, Exception]:
         """Stop what started, in reverse; never raises, returns the failures."""
+        token = _TEARDOWN.set(self)
         self._set_lifecycle(LifecycleState.STOPPING)
         self._stop_requested.set()
         errors: dict[str, Exception] = {}
@@ -507,6 +517,7 @@ class Orchestrator:
             self._assembly.undo()
             self._set_lifecycle(LifecycleState.DESTROYED)
             self._destroyed.set()
+            _TEARDOWN.reset(token)
         return errors
 
     async def _stop_services(self, errors: dict[str, Exception]) -> None:
@@ -652,7 +663,11 @@ class Orchestrator:
     def is_ready(self, name: str | None = None) -> bool:
         if name is not None:
             return self._entry(name).state is ServiceState.READY
-        return self._state is LifecycleState.RUNNING and self._ready_count == len(self._entries)
+        return (
+            self._state is LifecycleState.RUNNING
+            and not self._stop_requested.is_set()
+            and self._ready_count == len(self._entries)
+        )
 
     async def wait_for_all_ready(self, timeout: float | None = 30.0) -> None:
         """Wait (event-driven) until every service is ready.
