@@ -59,7 +59,7 @@ async def test_shutdown_during_startup_from_another_task_rolls_back() -> None:
         await probes["api"].entered_start.wait()
         await orch.shutdown()
         assert orch.state is LifecycleState.DESTROYED
-        with pytest.raises(StartupError, match="^Startup interrupted by a shutdown request"):
+        with pytest.raises(StartupError, match=r"^Startup interrupted by a shutdown request"):
             await run
     assert calls(probes) == {"db": (1, 1), "cache": (1, 1), "api": (1, 0)}
     assert await leftover_tasks() == set()
@@ -146,7 +146,7 @@ async def test_two_orchestrators_on_one_loop_both_get_signals(order: str) -> Non
         os.kill(os.getpid(), signal.SIGTERM)
         await asyncio.wait_for(survivor.wait_for_shutdown(), 10)
         await survivor.shutdown()
-    assert list(other.values())[0].shutdowns == 1
+    assert next(iter(other.values())).shutdowns == 1
     assert calls(p1) == {"a": (1, 1)} and calls(p2) == {"b": (1, 1)}
     assert await leftover_tasks() == set()
 
