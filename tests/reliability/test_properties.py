@@ -40,10 +40,12 @@ class Graph:
     concurrency: int | None
     fail_start: set[str] = field(default_factory=set)
     fail_stop: set[str] = field(default_factory=set)
+    hang_start: set[str] = field(default_factory=set)  # until their start timeout
+    hang_stop: set[str] = field(default_factory=set)  # until their stop timeout
 
 
 @st.composite
-def graphs(draw: st.DrawFn, *, failures: bool = False) -> Graph:
+def graphs(draw: st.DrawFn, *, failures: bool = False, hangs: bool = False) -> Graph:
     n = draw(st.integers(1, 9))
     topo = [f"s{i}" for i in range(n)]  # dependencies only point backwards here
     deps = {
@@ -63,6 +65,9 @@ def graphs(draw: st.DrawFn, *, failures: bool = False) -> Graph:
     if failures:
         graph.fail_start = set(draw(st.lists(st.sampled_from(topo), unique=True, max_size=3)))
         graph.fail_stop = set(draw(st.lists(st.sampled_from(topo), unique=True, max_size=2)))
+    if hangs:
+        graph.hang_start = set(draw(st.lists(st.sampled_from(topo), unique=True, max_size=2)))
+        graph.hang_stop = set(draw(st.lists(st.sampled_from(topo), unique=True, max_size=2)))
     return graph
 
 
@@ -86,7 +91,7 @@ class Node(Service):
         self.graph = graph
         self.trace = trace
 
-    async def _step(self, phase: str, turns: int, fail: bool) -> None:
+    async def _step(self, phase: str, turns: int, fail: bool, hang: bool) -> None:
         trace = self.trace
         trace.events.append((f"{phase}-begin", self.name))
         trace.inflight += 1
@@ -94,6 +99,9 @@ class Node(Service):
         try:
             for _ in range(turns):
                 await asyncio.sleep(0)
+            if hang:
+                trace.events.append((f"{phase}-hang", self.name))
+                await asyncio.Event().wait()
             if fail:
                 trace.events.append((f"{phase}-raise", self.name))
                 raise RuntimeError(f"{phase} of {self.name} failed")
@@ -104,11 +112,13 @@ class Node(Service):
 
     async def startup(self) -> None:
         g = self.graph
-        await self._step("start", g.start_turns[self.name], self.name in g.fail_start)
+        name = self.name
+        await self._step("start", g.start_turns[name], name in g.fail_start, name in g.hang_start)
 
     async def shutdown(self) -> None:
         g = self.graph
-        await self._step("stop", g.stop_turns[self.name], self.name in g.fail_stop)
+        name = self.name
+        await self._step("stop", g.stop_turns[name], name in g.fail_stop, name in g.hang_stop)
 
 
 def effective(graph: Graph) -> dict[str, int]:
@@ -130,7 +140,13 @@ def orchestrate(graph: Graph) -> tuple[Trace, Orchestrator, BaseException | None
     orch = Orchestrator(max_concurrency=graph.concurrency, handle_signals=False)
     for name in graph.names:
         node = Node(name, graph, trace)
-        orch.use(node, priority=graph.priority[name], dependencies=graph.deps[name])
+        orch.use(
+            node,
+            priority=graph.priority[name],
+            dependencies=graph.deps[name],
+            start_timeout=0.005 if name in graph.hang_start else None,
+            stop_timeout=0.005 if name in graph.hang_stop else None,
+        )
 
     async def main() -> BaseException | None:
         try:
@@ -251,3 +267,29 @@ def test_random_graphs_with_a_cycle_name_a_real_cycle(
     else:
         raise AssertionError("run() accepted a cycle")
     assert orch.state.name == "CREATED"
+
+
+@settings(SETTINGS, max_examples=60)
+@given(graphs(failures=True, hangs=True))
+def test_start_and_stop_timeouts_roll_back_and_still_stop_dependencies(graph: Graph) -> None:
+    trace, orch, error = orchestrate(graph)
+    started = set(trace.names("start-end"))
+    raised = set(trace.names("start-raise"))
+    hung = set(trace.names("start-hang"))
+    assert orch.state.name == "DESTROYED"
+    assert sorted(trace.names("stop-begin")) == sorted(started)
+    check_order(graph, trace, started)
+    if raised or hung:
+        assert isinstance(error, StartupError)
+        assert raised <= set(error.failures) <= raised | hung
+        for name in set(error.failures) - raised:  # cut short by its start timeout
+            assert isinstance(error.failures[name], TimeoutError)
+            assert str(error.failures[name]) == f"service {name!r} did not start within 0.005s"
+    else:
+        assert started == set(graph.names)
+        stop_failed = (graph.fail_stop | graph.hang_stop) & started
+        assert isinstance(error, ShutdownError) if stop_failed else error is None
+        if isinstance(error, ShutdownError):
+            assert set(error.failures) == stop_failed
+            for name in graph.hang_stop & started:
+                assert isinstance(error.failures[name], TimeoutError)
