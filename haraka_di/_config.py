@@ -128,7 +128,7 @@ class Settings:
             raise ConfigError(
                 self.where("config"),
                 "config",
-                f"{type(container).__name__} has no providers.Configuration to load this "
+                f"{_container_name(container)} has no providers.Configuration to load this "
                 "section into; declare `config = providers.Configuration()` or remove `config:`",
             )
         target.from_dict(self.config)
@@ -145,6 +145,11 @@ class Settings:
             if options:
                 orchestrator.configure(name, **options)
         return orchestrator
+
+
+def _container_name(container: Any) -> str:
+    parent = getattr(container, "declarative_parent", None)
+    return str(getattr(parent or type(container), "__name__", "the container"))
 
 
 def configuration_of(container: Any) -> Any:

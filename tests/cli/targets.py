@@ -1,0 +1,87 @@
+"""Containers the CLI tests run in child processes (``tests.cli.targets:...``).
+
+Small and fast: no FastAPI, no network. ``config.fail`` names a service whose
+startup fails; ``config.late_seconds`` delays the ``late`` service's readiness.
+"""
+
+from __future__ import annotations
+
+import asyncio
+
+from dependency_injector import containers, providers
+
+from haraka_di import Runtime, Service
+
+
+class Step(Service):
+    def __init__(self, runtime: Runtime, *deps: Service, fail: str | None = None) -> None:
+        super().__init__(runtime)
+        self.deps = deps
+        self.fail = fail
+
+    async def startup(self) -> None:
+        if self.fail == self.name:
+            raise RuntimeError(f"{self.name} cannot connect")
+
+
+class Late(Service):
+    """Ready ``seconds`` after its startup returned (it says so itself)."""
+
+    ready_on_startup = False
+
+    def __init__(self, runtime: Runtime, *deps: Service, seconds: float | None = 0.0) -> None:
+        super().__init__(runtime)
+        self.deps = deps
+        self.seconds = seconds or 0.0
+
+    async def startup(self) -> None:
+        self.runtime.spawn(self._ready)
+
+    async def _ready(self) -> None:
+        await asyncio.sleep(self.seconds)
+        self.runtime.mark_ready(self.name)
+
+
+class Small(containers.DeclarativeContainer):
+    """a <- b <- c, and late (after a)."""
+
+    runtime = providers.Dependency(instance_of=Runtime)
+    config = providers.Configuration()
+    a = providers.Singleton(Step, runtime, fail=config.fail)
+    b = providers.Singleton(Step, runtime, a, fail=config.fail)
+    c = providers.Singleton(Step, runtime, b, fail=config.fail)
+    late = providers.Singleton(Late, runtime, a, seconds=config.late_seconds)
+
+
+class Undefined(containers.DeclarativeContainer):
+    runtime = providers.Dependency(instance_of=Runtime)
+    dsn = providers.Dependency(instance_of=str)
+    a = providers.Singleton(Step, runtime, fail=dsn)
+
+
+class Outer(containers.DeclarativeContainer):
+    """Nested: services named infra.a and web."""
+
+    runtime = providers.Dependency(instance_of=Runtime)
+    infra = providers.Container(Small, runtime=runtime)
+    web = providers.Singleton(Step, runtime, infra.c)
+
+
+def make_small() -> Small:
+    return Small()
+
+
+def make_nothing() -> int:
+    return 42
+
+
+def make_broken() -> Small:
+    raise RuntimeError("the factory is broken")
+
+
+instance = Small()
+not_a_container = 42
+
+
+class NotAContainer:
+    pass
