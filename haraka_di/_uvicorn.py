@@ -60,6 +60,18 @@ class _Server(uvicorn.Server):
             self.listening.set()
 
 
+class _LastError(logging.Handler):
+    """Remembers the last error uvicorn logged (it logs, then exits), so the
+    startup error can say what went wrong: "address already in use"..."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.ERROR)
+        self.message: str | None = None
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.message = record.getMessage().strip().splitlines()[-1][:300]
+
+
 class ServeError(RuntimeError):
     """uvicorn stopped serving on its own (failed to bind, lifespan failed)."""
 
@@ -141,6 +153,9 @@ class UvicornService(Service):
         if orchestrator is not None:
             orchestrator.add_shutdown_task(self._reap)
         listening = asyncio.ensure_future(server.listening.wait())
+        last_error = _LastError()
+        uvicorn_log = logging.getLogger("uvicorn.error")
+        uvicorn_log.addHandler(last_error)
         try:
             await asyncio.wait({listening, task}, return_when=asyncio.FIRST_COMPLETED)
         except asyncio.CancelledError:
@@ -148,12 +163,11 @@ class UvicornService(Service):
             raise
         finally:
             listening.cancel()
+            uvicorn_log.removeHandler(last_error)
         if not server.listening.is_set():
             error = None if task.cancelled() else task.exception()
-            raise ServeError(
-                f"uvicorn did not start serving {self.url}: "
-                f"{error or 'it stopped before listening'}"
-            ) from error
+            detail = last_error.message or error or "it stopped before listening"
+            raise ServeError(f"uvicorn did not start serving {self.url}: {detail}") from error
         self.port = _bound_port(server, self.port)
         self._announce(orchestrator)
 
@@ -176,8 +190,7 @@ class UvicornService(Service):
             await server.serve()
         except SystemExit as exc:  # uvicorn exits on a bind or lifespan failure
             raise ServeError(
-                f"uvicorn exited with status {exc.code} (see the uvicorn.error log: "
-                "the address may be in use, or the app's lifespan startup failed)"
+                f"uvicorn exited with status {exc.code}; see the uvicorn.error log"
             ) from None
 
     def _served(self, task: asyncio.Task[None]) -> None:

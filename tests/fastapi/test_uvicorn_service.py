@@ -206,7 +206,7 @@ async def test_a_port_in_use_is_a_startup_error_naming_the_service() -> None:
     blocker = await asyncio.start_server(lambda r, w: None, "127.0.0.1", taken)
     orchestrator.container.server.override(
         providers.Singleton(
-            UvicornService, orchestrator.container.app, port=taken, log_level="critical"
+            UvicornService, orchestrator.container.app, port=taken, log_level="error"
         )
     )
     try:
@@ -216,7 +216,8 @@ async def test_a_port_in_use_is_a_startup_error_naming_the_service() -> None:
         blocker.close()
         await blocker.wait_closed()
     assert "'server'" in str(failed.value)
-    assert "uvicorn did not start serving http://127.0.0.1:" in str(failed.value)
+    assert f"uvicorn did not start serving http://127.0.0.1:{taken}: [Errno" in str(failed.value)
+    assert "address already in use" in str(failed.value)
     assert sorted(journal.stops()) == ["cache", "db", "worker"]  # rolled back
 
 
