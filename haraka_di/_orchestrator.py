@@ -566,9 +566,11 @@ class Orchestrator:
                 result = fn()
                 if inspect.isawaitable(result):
                     await asyncio.wait_for(_awaited(result), self.stop_timeout)
-            except Exception as exc:
+            except asyncio.CancelledError:
+                raise
+            except BaseException as exc:  # recorded; the next shutdown task still runs
                 log.error("shutdown task %s failed: %r", label, exc)
-                errors[f"shutdown task {label}"] = exc
+                errors[f"shutdown task {label}"] = _as_exception(exc)
 
     # -- signals ---------------------------------------------------------------
 
@@ -817,7 +819,11 @@ def _describe(name: str, error: BaseException) -> str:
 
 
 async def _awaited(awaitable: Awaitable[Any]) -> Any:
-    return await awaitable
+    try:
+        return await awaitable
+    except (KeyboardInterrupt, SystemExit) as exc:
+        # Raised out of a task, these would tear through the event loop.
+        raise _as_exception(exc) from exc
 
 
 def _retrieve(task: asyncio.Task[None]) -> None:

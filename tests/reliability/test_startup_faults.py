@@ -196,3 +196,33 @@ async def test_startup_raising_cancelled_error_by_itself_is_a_failure() -> None:
     assert "CancelledError" in str(info.value)
     assert orch.state is LifecycleState.DESTROYED
     assert await leftover_tasks() == set()
+
+
+async def test_base_exception_in_shutdown_tasks_is_recorded_and_the_next_still_run() -> None:
+    from haraka_di import ShutdownError
+
+    log = Log()
+    orch = Orchestrator()
+    probes = chain(orch, log, ["db", "api"])
+    ran: list[str] = []
+
+    async def interrupted() -> None:
+        raise KeyboardInterrupt
+
+    def exiting() -> None:
+        raise SystemExit(3)
+
+    orch.add_shutdown_task(interrupted)
+    orch.add_shutdown_task(exiting)
+    orch.add_shutdown_task(lambda: ran.append("last"))
+    with handlers_restored():
+        await orch.run()
+        with pytest.raises(ShutdownError) as info:
+            await orch.shutdown()
+    assert ran == ["last"]
+    assert calls(probes) == {"db": (1, 1), "api": (1, 1)}
+    causes = [e.__cause__ for e in info.value.failures.values()]
+    assert [type(c) for c in causes] == [KeyboardInterrupt, SystemExit]
+    assert all(isinstance(e, RuntimeError) for e in info.value.exceptions)
+    assert orch.state is LifecycleState.DESTROYED
+    assert await leftover_tasks() == set()
