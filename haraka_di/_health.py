@@ -6,14 +6,15 @@ Imported only by :mod:`haraka_di.fastapi`.
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
-from typing import Any
+from collections.abc import Callable, Sequence
+from typing import Any, Protocol
 
 from fastapi import APIRouter
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from ._report import ServiceReport
 from ._service import LifecycleState
 from .exceptions import HarakaError
 
@@ -28,13 +29,24 @@ DEFAULT_EXEMPT: tuple[str, ...] = ("/health", "/docs", "/redoc", "/openapi.json"
 PROBE_ROUTE_PREFIX = "haraka_health_"
 
 
-def orchestrator_of(app: Any) -> Any:
+class Probed(Protocol):
+    """What the probes read: an Orchestrator (or its Runtime handle)."""
+
+    @property
+    def state(self) -> LifecycleState: ...
+
+    def is_ready(self, name: str | None = None) -> bool: ...
+
+    def report(self) -> list[ServiceReport]: ...
+
+
+def orchestrator_of(app: Any) -> Probed | None:
     """The orchestrator attached to ``app.state`` (by the lifespan or by
     UvicornService), or None."""
     return getattr(getattr(app, "state", None), "orchestrator", None)
 
 
-def health_body(orchestrator: Any) -> dict[str, Any]:
+def health_body(orchestrator: Probed) -> dict[str, Any]:
     """Orchestrator state, overall readiness and each service's state."""
     try:
         reports = orchestrator.report()
@@ -50,7 +62,7 @@ def health_body(orchestrator: Any) -> dict[str, Any]:
 def health_router(
     prefix: str = "/health",
     *,
-    orchestrator: Any = None,
+    orchestrator: Probed | None = None,
     tags: Sequence[str] = ("health",),
     include_in_schema: bool = True,
 ) -> APIRouter:
@@ -72,7 +84,7 @@ def health_router(
         raise ValueError(f"prefix must start with '/' and not end with one, got {prefix!r}")
     router = APIRouter(prefix=prefix, tags=list(tags), include_in_schema=include_in_schema)
 
-    def probe(request: Request, ok: Any, good: str, bad: str) -> JSONResponse:
+    def probe(request: Request, ok: Callable[[Probed], bool], good: str, bad: str) -> JSONResponse:
         orch = orchestrator if orchestrator is not None else orchestrator_of(request.app)
         if orch is None:
             body: dict[str, Any] = {"status": bad, "ready": False, "detail": _MISSING}
@@ -106,11 +118,11 @@ def health_router(
     return router
 
 
-def _started(orchestrator: Any) -> bool:
+def _started(orchestrator: Probed) -> bool:
     return orchestrator.state in (LifecycleState.RUNNING, LifecycleState.STOPPING)
 
 
-def accepting(orchestrator: Any) -> bool:
+def accepting(orchestrator: Probed) -> bool:
     """Should the gate let ordinary requests through?
 
     Not before the app is ready (CREATED, STARTING, or RUNNING with a service
@@ -135,7 +147,7 @@ class ReadinessGate:
         *,
         exempt: Sequence[str] = DEFAULT_EXEMPT,
         retry_after: int = 5,
-        orchestrator: Any = None,
+        orchestrator: Probed | None = None,
     ) -> None:
         if isinstance(exempt, str):
             raise TypeError(f"exempt must be a list of path prefixes, got the string {exempt!r}")
