@@ -186,6 +186,7 @@ class Worker(Service):
         self.interval = interval
         self.runs = 0
         self.last_count: int | None = None
+        self.ticked = asyncio.Event()  # set after every run (tests wait on it)
 
     async def startup(self) -> None:
         self.runtime.spawn(self._loop, name=f"{self.name}: periodic")
@@ -194,5 +195,6 @@ class Worker(Service):
         while True:
             self.last_count = await self.db.count_items()
             self.runs += 1
+            self.ticked.set()
             log.debug("worker run %d: %d item(s)", self.runs, self.last_count)
             await asyncio.sleep(self.interval)
