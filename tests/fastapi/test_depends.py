@@ -32,6 +32,7 @@ class Infra(containers.DeclarativeContainer):
 
 
 class Container(containers.DeclarativeContainer):
+    config = providers.Configuration(default={"greeting": {"text": "hi"}})
     log = providers.Object(Journal())
     infra = providers.Container(Infra, log=log)
     cache = providers.Singleton(Recorder, log, infra.db)
@@ -124,6 +125,20 @@ async def test_provide_without_a_running_container_says_how_to_attach_one(
     err = capfd.readouterr().err
     assert "HarakaError: provide(): no container is attached to this app" in err
     assert "lifespan=haraka_di.fastapi.lifespan(container)" in err
+
+
+async def test_provide_resolves_configuration_options_of_the_running_container() -> None:
+    container = Container()
+    app = FastAPI(lifespan=lifespan(container))
+
+    @app.get("/greeting")
+    async def greeting(text: str = Depends(provide(Container.config.greeting.text))) -> str:
+        return text
+
+    async with serving(app) as (_, client):
+        assert (await client.get("/greeting")).json() == "hi"
+        container.config.greeting.text.from_value("hello")
+        assert (await client.get("/greeting")).json() == "hello"
 
 
 def test_provide_takes_a_provider() -> None:

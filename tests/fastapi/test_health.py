@@ -88,6 +88,9 @@ async def test_the_gate_refuses_other_routes_until_ready() -> None:
         assert served.status_code == 200
         assert served.json() == ["a"]
 
+        app.state.orchestrator.mark_not_ready("cache")  # e.g. lost its upstream
+        assert (await client.get("/items")).status_code == 503
+
 
 async def test_probes_before_startup_and_after_shutdown() -> None:
     orchestrator = Orchestrator(Container, handle_signals=False)

@@ -266,6 +266,13 @@ def test_bad_arguments_are_refused() -> None:
         UvicornService(None)
 
 
+def test_a_container_may_inject_the_runtime() -> None:
+    runtime = Orchestrator().runtime
+    service = UvicornService(FastAPI(), port=0, runtime=runtime)
+    assert service.runtime is runtime
+    assert "runtime" not in service.uvicorn_options
+
+
 def test_it_is_a_service_with_the_lowest_priority() -> None:
     service = UvicornService(FastAPI())
     assert isinstance(service, Service)
