@@ -33,7 +33,9 @@ from ._systemd import SystemdNotifier
 from ._target import TargetError, load_target
 from .exceptions import HarakaError, StartupError
 
-__all__ = ["main"]
+# The YAML loader is public here for programs that read the same file
+# without the CLI: ``load_config(path, ["config.x=1"]).apply(container)``.
+__all__ = ["ConfigError", "Settings", "load_config", "main"]
 
 log = logging.getLogger("haraka_di")
 
