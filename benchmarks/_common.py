@@ -139,4 +139,12 @@ def repeat(times: int, fn: Callable[[], Any]) -> list[Any]:
 
 
 def clock() -> float:
+    """Wall-clock seconds (for anything that waits: sleeps, processes)."""
     return time.perf_counter()
+
+
+def cpu_clock() -> float:
+    """CPU seconds of this process. For CPU-bound work that never waits
+    (no-op services, planning) this equals the wall time on an idle machine,
+    and it is not inflated when other processes share the CPUs."""
+    return time.process_time()

@@ -127,6 +127,7 @@ class Orchestrator:
         self._abort: str | None = None
         self._abort_signal: int | None = None
         self._start_run: GraphRun | None = None
+        self._build_task: asyncio.Future[None] | None = None
         self._stop_run: GraphRun | None = None
         self._assembly = Assembly()
         self._supervisor = Supervisor(self._on_fatal_task)
@@ -337,7 +338,7 @@ class Orchestrator:
         failures: dict[str, BaseException] = {}
         try:
             self._assembly.bind_runtime(graph, self.runtime)
-            await self._build(plan)
+            await self._build_abortably(plan)
             if self._abort is None:
                 run = self._start_run = self._graph_run(plan, plan.order, plan.dependencies, True)
                 await run.run(self._start_step, self._start_timeout_of, self._started)
@@ -359,11 +360,24 @@ class Orchestrator:
         self._supervisor.start()
         self._announce(settings, app)
 
+    async def _build_abortably(self, plan: Plan) -> None:
+        """Build in a task that an abort (a signal) cancels: an async provider
+        that never returns must not make startup deaf to SIGTERM."""
+        build = self._build_task = asyncio.ensure_future(self._build(plan))
+        try:
+            await build
+        except asyncio.CancelledError:
+            task = asyncio.current_task()
+            if self._abort is None or (task is not None and task.cancelling()):
+                raise  # we were cancelled ourselves, not aborted
+        finally:
+            self._build_task = None
+
     async def _build(self, plan: Plan) -> None:
         for name in plan.order:
             entry = self._entries[name]
             if entry.spec is not None:
-                entry.service = await self._assembly.build(entry.spec)
+                entry.service = await self._assembly.build(entry.spec, entry.start_timeout)
                 entry.service.name = name
                 entry.service.runtime = self.runtime
             if self._abort is not None:
@@ -607,6 +621,8 @@ class Orchestrator:
         if sig is not None:
             self.exit_code = 128 + int(sig)
         self._stop_requested.set()
+        if self._build_task is not None:
+            self._build_task.cancel()
         if self._start_run is not None:
             self._start_run.abort()
 
@@ -767,7 +783,8 @@ class Orchestrator:
         if was_ready != now_ready:
             self._ready_count += 1 if now_ready else -1
             self._sync_ready()
-        self._emit(Event(entry.name, state, now_ready, self._state, error))
+        if self._listeners:  # build the event only for someone: this runs 4x per service
+            self._emit(Event(entry.name, state, now_ready, self._state, error))
 
     def _set_lifecycle(self, state: LifecycleState) -> None:
         self._state = state

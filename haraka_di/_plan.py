@@ -7,7 +7,6 @@ deterministic tie-break, and one sort of the distinct priority values).
 from __future__ import annotations
 
 import heapq
-from collections import deque
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
@@ -82,6 +81,17 @@ def make_plan(nodes: Sequence[Node], disabled: Iterable[str] = ()) -> Plan:
 
     Raises DuplicateServiceError, UnknownDependencyError,
     DisabledDependencyError or CircularDependencyError.
+
+    Internally every service is its registration index: the passes below work
+    on lists of small ints (and a heap of plain ints for the tie-break)
+    instead of dicts keyed by name, which keeps 100k-service graphs linear in
+    practice, not just on paper (far fewer cache misses and allocations).
+
+    Common case: every dependency was registered before its dependent (a
+    container class can only refer to providers defined above). Then the
+    registration order is already a topological order - no cycle is
+    possible, and within a priority level the start order is simply
+    ascending registration order - so no Kahn pass and no heap are needed.
     """
     off = set(disabled)
     index: dict[str, int] = {}
@@ -89,103 +99,109 @@ def make_plan(nodes: Sequence[Node], disabled: Iterable[str] = ()) -> Plan:
         if node.name in index:
             raise DuplicateServiceError(node.name)
         index[node.name] = len(index)
+    names = list(index)
     deps: dict[str, tuple[str, ...]] = {}
-    dependents: dict[str, list[str]] = {n.name: [] for n in nodes}
-    for node in nodes:
+    dep_ids: list[list[int]] = []
+    users: list[list[int]] = [[] for _ in names]  # dependents, by index
+    forward = True  # every dependency registered before its dependent
+    for i, node in enumerate(nodes):
         unique = tuple(dict.fromkeys(node.dependencies))
+        ids: list[int] = []
         for dep in unique:
-            if dep not in index:
+            j = index.get(dep)
+            if j is None:
                 if dep in off:
                     raise DisabledDependencyError(dep, node.name)
                 raise UnknownDependencyError(dep, node.name)
-            dependents[dep].append(node.name)
+            ids.append(j)
+            users[j].append(i)
+            if j >= i:
+                forward = False
         deps[node.name] = unique
-    topo = _topological(nodes, deps, dependents)
-    prio = {n.name: n.priority for n in nodes}
-    effective = dict(prio)
-    for name in reversed(topo):  # every dependent is seen before its dependencies
-        p = effective[name]
-        for dep in deps[name]:
-            if effective[dep] < p:
-                effective[dep] = p
-    order, wave = _sequential_order(nodes, deps, dependents, effective, index)
+        dep_ids.append(ids)
+    topo = range(len(names)) if forward else _topological(names, dep_ids, users)
+    prio = [node.priority for node in nodes]
+    effective = prio.copy()
+    for i in reversed(topo):  # every dependent is seen before its dependencies
+        p = effective[i]
+        for j in dep_ids[i]:
+            if effective[j] < p:
+                effective[j] = p
+    order, wave = _sequential_order(dep_ids, users, effective, forward)
     return Plan(
-        order=tuple(order),
+        order=tuple(names[i] for i in order),
         dependencies=deps,
-        dependents={k: tuple(v) for k, v in dependents.items()},
-        priority=prio,
-        effective_priority=effective,
-        wave=wave,
+        dependents={names[j]: tuple(names[i] for i in users[j]) for j in range(len(names))},
+        priority=dict(zip(names, prio, strict=True)),
+        effective_priority=dict(zip(names, effective, strict=True)),
+        wave={names[i]: wave[i] for i in order},
         index=index,
     )
 
 
-def _topological(
-    nodes: Sequence[Node],
-    deps: Mapping[str, tuple[str, ...]],
-    dependents: Mapping[str, list[str]],
-) -> list[str]:
-    missing = {n.name: len(deps[n.name]) for n in nodes}
-    queue = deque(name for name, count in missing.items() if count == 0)
-    topo: list[str] = []
-    while queue:
-        name = queue.popleft()
-        topo.append(name)
-        for dependent in dependents[name]:
-            missing[dependent] -= 1
-            if missing[dependent] == 0:
-                queue.append(dependent)
-    if len(topo) != len(nodes):
-        raise CircularDependencyError(_find_cycle(nodes, deps, missing))
+def _topological(names: list[str], dep_ids: list[list[int]], users: list[list[int]]) -> list[int]:
+    missing = [len(d) for d in dep_ids]
+    topo = [i for i, count in enumerate(missing) if count == 0]
+    for i in topo:  # Kahn's algorithm; the list is its own FIFO queue
+        for k in users[i]:
+            missing[k] -= 1
+            if missing[k] == 0:
+                topo.append(k)
+    if len(topo) != len(names):
+        raise CircularDependencyError(_find_cycle(names, dep_ids, missing))
     return topo
 
 
-def _find_cycle(
-    nodes: Sequence[Node], deps: Mapping[str, tuple[str, ...]], missing: Mapping[str, int]
-) -> list[str]:
+def _find_cycle(names: list[str], dep_ids: list[list[int]], missing: list[int]) -> list[str]:
     # Every node left over by Kahn's algorithm has a left-over dependency, so
     # following those from any left-over node must come back to a node seen
     # before: that is a cycle.
-    name = next(n.name for n in nodes if missing[n.name] > 0)
-    path: list[str] = []
-    position: dict[str, int] = {}
-    while name not in position:
-        position[name] = len(path)
-        path.append(name)
-        name = next(d for d in deps[name] if missing[d] > 0)
-    return path[position[name] :]
+    i = next(i for i, count in enumerate(missing) if count > 0)
+    path: list[int] = []
+    position: dict[int, int] = {}
+    while i not in position:
+        position[i] = len(path)
+        path.append(i)
+        i = next(j for j in dep_ids[i] if missing[j] > 0)
+    return [names[j] for j in path[position[i] :]]
 
 
 def _sequential_order(
-    nodes: Sequence[Node],
-    deps: Mapping[str, tuple[str, ...]],
-    dependents: Mapping[str, list[str]],
-    effective: Mapping[str, int],
-    index: Mapping[str, int],
-) -> tuple[list[str], dict[str, int]]:
-    levels: dict[int, list[str]] = {}
-    for node in nodes:
-        levels.setdefault(effective[node.name], []).append(node.name)
-    missing = {n.name: len(deps[n.name]) for n in nodes}
-    order: list[str] = []
-    wave: dict[str, int] = {}
+    dep_ids: list[list[int]], users: list[list[int]], effective: list[int], forward: bool
+) -> tuple[list[int], list[int]]:
+    """Start order (priority levels from the highest; within one, dependencies
+    first and ties to the lowest index) and each service's wave.
+
+    ``forward``: every dependency has a lower index than its dependent, so
+    ascending index order within a level is already that order."""
+    levels: dict[int, list[int]] = {}
+    for i, level in enumerate(effective):
+        levels.setdefault(level, []).append(i)
+    missing = [] if forward else [len(d) for d in dep_ids]
+    order: list[int] = []
+    wave = [0] * len(dep_ids)
     base = 0
     for level in sorted(levels, reverse=True):
-        heap = [(index[n], n) for n in levels[level] if missing[n] == 0]
-        heapq.heapify(heap)
+        start = len(order)
+        if forward:
+            order += levels[level]
+        else:
+            heap = [i for i in levels[level] if missing[i] == 0]  # ascending: a heap
+            while heap:
+                i = heapq.heappop(heap)
+                order.append(i)
+                for k in users[i]:
+                    missing[k] -= 1
+                    if missing[k] == 0 and effective[k] == level:
+                        heapq.heappush(heap, k)
         top = base
-        while heap:
-            _, name = heapq.heappop(heap)
-            order.append(name)
+        for i in order[start:]:  # dependencies come first, so their waves are known
             w = base
-            for dep in deps[name]:
-                if effective[dep] == level and wave[dep] + 1 > w:
-                    w = wave[dep] + 1
-            wave[name] = w
-            top = max(top, w)
-            for dependent in dependents[name]:
-                missing[dependent] -= 1
-                if missing[dependent] == 0 and effective[dependent] == level:
-                    heapq.heappush(heap, (index[dependent], dependent))
+            for j in dep_ids[i]:
+                if effective[j] == level and wave[j] + 1 > w:
+                    w = wave[j] + 1
+            wave[i] = w
+            if w > top:
+                top = w
         base = top + 1
     return order, wave

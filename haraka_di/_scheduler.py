@@ -7,6 +7,12 @@ by task callbacks, so the cost per service is constant: no polling, no scan
 of what is in flight. Each step may have a timeout; a step that ignores its
 cancellation is abandoned after ``cancel_grace`` seconds, so nothing here can
 hang forever.
+
+Timeouts share one loop timer per run: deadlines go into a heap and only the
+earliest is armed with the event loop. A finished step's deadline is simply
+forgotten (its heap entry is dropped lazily), so the common case - every
+step finishing well within its timeout - costs one heap push per step
+instead of a ``call_later`` handle created and cancelled per step.
 """
 
 from __future__ import annotations
@@ -14,6 +20,8 @@ from __future__ import annotations
 import asyncio
 import enum
 import heapq
+import math
+import sys
 from collections import deque
 from collections.abc import Callable, Coroutine, Iterable, Mapping, Sequence
 from typing import Any
@@ -70,7 +78,11 @@ class GraphRun:
         self._aborted = False
         self._hurried = False
         self._inflight: dict[str, asyncio.Task[object]] = {}
-        self._timers: dict[str, asyncio.TimerHandle] = {}
+        self._timers: dict[str, asyncio.TimerHandle] = {}  # cancel_grace timers only
+        self._deadline_of: dict[str, float] = {}  # steps still within their timeout
+        self._deadlines: list[tuple[float, int, str]] = []  # heap; stale entries dropped lazily
+        self._alarm: asyncio.TimerHandle | None = None  # armed for the earliest deadline
+        self._alarm_at = math.inf
         self._timed_out: set[str] = set()
         self._cancelled: set[str] = set()  # cancelled by this run (abort, timeout)
         self._finished: deque[tuple[str, Outcome, BaseException | None]] = deque()
@@ -118,10 +130,15 @@ class GraphRun:
         group = advance()
         try:
             while True:
+                # A step that finished at launch (eager start) still holds its
+                # concurrency slot until its completion has been processed.
                 while (
                     ready
                     and not self._aborted
-                    and (self._limit is None or len(self._inflight) < self._limit)
+                    and (
+                        self._limit is None
+                        or len(self._inflight) + len(self._finished) < self._limit
+                    )
                 ):
                     _, name = heapq.heappop(ready)
                     self._launch(loop, name, step, timeout_of(name))
@@ -151,6 +168,8 @@ class GraphRun:
             self.abort()
             await self._settle(on_finish)
             raise
+        finally:
+            self._disarm()
         return self.outcomes
 
     async def _settle(self, on_finish: Finish) -> None:
@@ -170,13 +189,52 @@ class GraphRun:
     def _launch(
         self, loop: asyncio.AbstractEventLoop, name: str, step: Step, timeout: float | None
     ) -> None:
-        task: asyncio.Task[object] = loop.create_task(_guard(step(name)), name=f"haraka:{name}")
+        launched = loop.time()
+        task = _new_task(loop, _guard(step(name)), f"haraka:{name}")
         self._inflight[name] = task
+        if task.done():  # an eager step that never had to wait: no callback, no timer
+            self._done(name, task)
+            return
         task.add_done_callback(lambda t: self._done(name, t))
+        if self._aborted:  # the step's own synchronous part aborted the run
+            self._cancel(name)
+            return
         if self._hurried:
             timeout = 0.0
         if timeout is not None:
-            self._timers[name] = loop.call_later(timeout, self._expire, name)
+            when = launched + timeout
+            self._deadline_of[name] = when
+            heapq.heappush(self._deadlines, (when, self._rank[name], name))
+            if when < self._alarm_at:
+                self._arm(loop, when)
+
+    def _arm(self, loop: asyncio.AbstractEventLoop, when: float) -> None:
+        if self._alarm is not None:
+            self._alarm.cancel()
+        self._alarm_at = when
+        self._alarm = loop.call_at(when, self._on_alarm)
+
+    def _disarm(self) -> None:
+        if self._alarm is not None:
+            self._alarm.cancel()
+            self._alarm = None
+        self._alarm_at = math.inf
+
+    def _on_alarm(self) -> None:
+        """Expire every step whose deadline has come, then re-arm for the next."""
+        loop = asyncio.get_running_loop()
+        # The loop may run a timer a hair before its time (clock resolution):
+        # the deadline it was armed for counts as come.
+        now = max(loop.time(), self._alarm_at)
+        self._alarm = None
+        self._alarm_at = math.inf
+        heap = self._deadlines
+        while heap and (heap[0][0] <= now or self._deadline_of.get(heap[0][2]) != heap[0][0]):
+            when, _, name = heapq.heappop(heap)
+            if self._deadline_of.get(name) == when:  # not finished nor cancelled since
+                self._expire(name)
+        if heap:
+            self._arm(loop, heap[0][0])
 
     def _expire(self, name: str) -> None:
         task = self._inflight.get(name)
@@ -192,6 +250,7 @@ class GraphRun:
             return
         self._cancelled.add(name)
         task.cancel()
+        self._deadline_of.pop(name, None)
         timer = self._timers.pop(name, None)
         if timer is not None:
             timer.cancel()
@@ -210,6 +269,7 @@ class GraphRun:
         if self._inflight.get(name) is not task:
             return  # abandoned earlier
         del self._inflight[name]
+        self._deadline_of.pop(name, None)
         timer = self._timers.pop(name, None)
         if timer is not None:
             timer.cancel()
@@ -245,6 +305,23 @@ class _Escalated(Exception):
     def __init__(self, original: BaseException) -> None:
         super().__init__(repr(original))
         self.original = original
+
+
+def _new_task(
+    loop: asyncio.AbstractEventLoop, coro: Coroutine[Any, Any, object], name: str
+) -> asyncio.Task[object]:
+    """A task for one step; on Python 3.12+ an eagerly started one.
+
+    An eager task runs its coroutine at once, up to its first real wait. A
+    step that finishes without waiting (a no-op, a cache that is already
+    warm) then costs no event-loop round trips at all: it is done when this
+    returns. The task is still a real task - ``asyncio.current_task()``,
+    ``asyncio.timeout()`` and task groups inside the step behave the same.
+    Python 3.11 has no eager tasks, and a custom task factory is respected.
+    """
+    if sys.version_info >= (3, 12) and loop.get_task_factory() is None:
+        return asyncio.Task(coro, loop=loop, name=name, eager_start=True)
+    return loop.create_task(coro, name=name)
 
 
 async def _guard(step: Coroutine[Any, Any, object]) -> object:
