@@ -33,7 +33,7 @@ from typing import Any
 
 from _common import Table, clock, header, reproduce
 
-from haraka_di import Orchestrator, Service
+from haraka_di import Orchestrator, Service, ServiceState
 
 Graph = tuple[list[float], list[list[int]]]  # durations (s), dependencies by index
 
@@ -104,14 +104,25 @@ def _container(graph: Graph, took: list[float]) -> Any:
     return container
 
 
+#: haraka_di runs: seconds from calling run() to the first service starting
+#: (deriving the graph, planning and building the instances come first)
+BEFORE_FIRST_START: list[float] = []
+
+
 async def haraka(graph: Graph, took: list[float], max_concurrency: int | None = None) -> float:
     orch = Orchestrator(_container(graph, took), max_concurrency=max_concurrency)
     plan = orch.plan()  # sanity: the derived edges are the graph's edges
     if plan.edge_count != sum(len(d) for d in graph[1]):
         raise RuntimeError("haraka_di derived a different graph")
+    orch = Orchestrator(_container(graph, took), max_concurrency=max_concurrency)
+    first: list[float] = []
+    orch.subscribe(
+        lambda e: first.append(clock()) if not first and e.state is ServiceState.STARTING else None
+    )
     t0 = clock()
     await orch.run()
     wall = clock() - t0
+    BEFORE_FIRST_START.append(first[0] - t0)
     await orch.shutdown()
     return wall
 
@@ -181,11 +192,20 @@ def main(argv: list[str] | None = None) -> None:
     ]
     table = Table(
         "startup wall / critical path (median over runs; 1.00 = the critical path)",
-        ["contender", "runs", "wall ms", "vs nominal path", "vs measured path", "best vs nominal"],
+        [
+            "contender",
+            "runs",
+            "wall ms",
+            "vs nominal path",
+            "vs measured path",
+            "best vs nominal",
+            "before 1st start ms",
+        ],
     )
     for label, fn, runs in contenders:
         walls: list[float] = []
         measured: list[float] = []
+        BEFORE_FIRST_START.clear()
         for _ in range(runs):
             took = [0.0] * len(graph[0])
             walls.append(asyncio.run(fn(graph, took)))
@@ -198,11 +218,16 @@ def main(argv: list[str] | None = None) -> None:
             f"{med / cp:.3f}",
             f"{statistics.median(measured):.3f}",
             f"{min(walls) / cp:.3f}",
+            statistics.median(BEFORE_FIRST_START) * 1000 if BEFORE_FIRST_START else "-",
         )
     table.note(f"nominal path: the longest chain of the requested durations ({cp * 1000:.1f} ms)")
     table.note(
         "measured path: the same, with each service's measured sleep (asyncio timers "
         "overshoot by up to ~1 ms each), i.e. what is left is scheduling"
+    )
+    table.note(
+        "before 1st start: haraka_di's run() derives the graph, plans and builds every "
+        "instance (dependency-injector provider calls) before it starts anything"
     )
     table.note("target for haraka_di: <= 1.05")
     table.print()

@@ -5,6 +5,9 @@ Contenders, each starting then stopping N services that do nothing:
 - ``exit stack``: a bare ``contextlib.AsyncExitStack``, sequential: for each
   service ``await svc.startup()`` then ``push_async_callback(svc.shutdown)``.
   This is the floor: no ordering, no concurrency, no timeouts, no state.
+- ``asyncio.gather``: every start, then every stop, in a task of its own,
+  unordered: what concurrency alone costs (haraka_di runs each step in a
+  task too, so that independent services start at the same time).
 - ``haraka_di``: ``await orch.run()`` / ``await orch.shutdown()``, with the
   services registered by ``use()`` or declared in a container (then ``run()``
   also discovers the graph, plans it and builds the instances). Every start
@@ -58,6 +61,17 @@ async def exit_stack(n: int, chained: bool) -> Timing:
         stack.push_async_callback(svc.shutdown)
     t1 = cpu_clock()
     await stack.aclose()
+    return t1 - t0, cpu_clock() - t1
+
+
+async def task_per_service(n: int, chained: bool) -> Timing:
+    # What running each start and stop in its own task costs by itself (no
+    # ordering, no timeouts, no state): the price of starting concurrently.
+    services = [Noop() for _ in range(n)]
+    t0 = cpu_clock()
+    await asyncio.gather(*(svc.startup() for svc in services))
+    t1 = cpu_clock()
+    await asyncio.gather(*(svc.shutdown() for svc in reversed(services)))
     return t1 - t0, cpu_clock() - t1
 
 
@@ -162,6 +176,7 @@ def main(argv: list[str] | None = None) -> None:
 
     contenders: list[tuple[str, Contender, bool]] = [
         ("exit stack (floor)", exit_stack, False),
+        ("asyncio.gather, a task per step", task_per_service, False),
         ("haraka_di use(), independent", haraka_use, False),
         ("haraka_di use(), chained", haraka_use, True),
         ("haraka_di container, independent", haraka_container, False),
