@@ -3,6 +3,7 @@ undoing both when the orchestrator is done."""
 
 from __future__ import annotations
 
+import asyncio
 import inspect
 from typing import Any
 
@@ -40,14 +41,18 @@ class Assembly:
             singleton.reset()
             self._singletons.append(singleton)
 
-    async def build(self, spec: ServiceSpec) -> Service:
+    async def build(self, spec: ServiceSpec, timeout: float | None = None) -> Service:
         """Build ``spec``'s instance so that every later injection of that
-        provider (by dependents, by routes) receives this same instance."""
+        provider (by dependents, by routes) receives this same instance.
+        An async provider gets ``timeout`` seconds (None: no limit)."""
         eff = effective(spec.provider)
         try:
             made = spec.provider()
             if inspect.isawaitable(made):
-                made = await made
+                made = await asyncio.wait_for(_awaited(made), timeout)
+        except TimeoutError:
+            message = f"building service {spec.name!r} did not finish within {timeout}s"
+            raise BuildError(spec.name, message) from TimeoutError(message)
         except Exception as exc:
             raise BuildError(spec.name, f"building service {spec.name!r} failed: {exc!r}") from exc
         if not isinstance(made, Service):
@@ -70,3 +75,7 @@ class Assembly:
             singleton.reset()
         self._overridden.clear()
         self._singletons.clear()
+
+
+async def _awaited(awaitable: Any) -> Any:
+    return await awaitable

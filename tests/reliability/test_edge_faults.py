@@ -9,7 +9,7 @@ import signal
 
 import pytest
 
-from haraka_di import LifecycleState, Orchestrator, StartupError
+from haraka_di import LifecycleState, Orchestrator, Service, StartupError
 
 from .probes import Log, calls, chain, handlers_restored, leftover_tasks
 
@@ -169,4 +169,65 @@ async def test_a_loop_signal_handler_added_before_run_is_put_back() -> None:
         await asyncio.wait_for(got.wait(), 10)
     finally:
         loop.remove_signal_handler(signal.SIGTERM)
+    assert await leftover_tasks() == set()
+
+
+class HungDb(Service):
+    """Built by an async provider that never returns."""
+
+
+def hanging_container(entered: asyncio.Event) -> object:
+    from dependency_injector import containers, providers
+
+    async def connect() -> HungDb:
+        entered.set()
+        await asyncio.Event().wait()  # e.g. connecting forever
+        return HungDb()
+
+    container = containers.DynamicContainer()
+    container.db = providers.Coroutine(connect)
+    return container
+
+
+async def test_signal_while_an_async_provider_hangs_still_rolls_back() -> None:
+    entered = asyncio.Event()
+    orch = Orchestrator(hanging_container(entered), start_timeout=None)
+    with handlers_restored():
+        run = asyncio.create_task(orch.run())
+        await asyncio.wait_for(entered.wait(), 10)
+        os.kill(os.getpid(), signal.SIGTERM)
+        with pytest.raises(StartupError) as info:
+            await asyncio.wait_for(run, 10)
+    assert str(info.value) == (
+        "Startup interrupted by SIGTERM. Stopped the 0 service(s) that had started."
+    )
+    assert orch.exit_code == 128 + signal.SIGTERM
+    assert orch.state is LifecycleState.DESTROYED
+    assert await leftover_tasks() == set()
+
+
+async def test_async_provider_hanging_past_the_start_timeout_fails_the_startup() -> None:
+    entered = asyncio.Event()
+    orch = Orchestrator(hanging_container(entered), start_timeout=0.05)
+    with handlers_restored(), pytest.raises(StartupError) as info:
+        await asyncio.wait_for(orch.run(), 10)
+    assert str(info.value) == (
+        "Startup failed: 'db': TimeoutError: building service 'db' did not finish "
+        "within 0.05s. Stopped the 0 service(s) that had started."
+    )
+    assert isinstance(info.value.__cause__, TimeoutError)
+    assert orch.state is LifecycleState.DESTROYED
+    assert await leftover_tasks() == set()
+
+
+async def test_cancelling_run_while_an_async_provider_hangs_propagates() -> None:
+    entered = asyncio.Event()
+    orch = Orchestrator(hanging_container(entered), start_timeout=None)
+    with handlers_restored():
+        run = asyncio.create_task(orch.run())
+        await asyncio.wait_for(entered.wait(), 10)
+        run.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await asyncio.wait_for(run, 10)
+    assert orch.state is LifecycleState.DESTROYED
     assert await leftover_tasks() == set()
