@@ -14,14 +14,19 @@ from haraka_di import Runtime, Service
 
 
 class Step(Service):
-    def __init__(self, runtime: Runtime, *deps: Service, fail: str | None = None) -> None:
+    def __init__(
+        self, runtime: Runtime, *deps: Service, fail: str | None = None, hang: str | None = None
+    ) -> None:
         super().__init__(runtime)
         self.deps = deps
         self.fail = fail
+        self.hang = hang
 
     async def startup(self) -> None:
         if self.fail == self.name:
             raise RuntimeError(f"{self.name} cannot connect")
+        if self.hang == self.name:
+            await asyncio.Event().wait()
 
 
 class Late(Service):
@@ -47,9 +52,9 @@ class Small(containers.DeclarativeContainer):
 
     runtime = providers.Dependency(instance_of=Runtime)
     config = providers.Configuration()
-    a = providers.Singleton(Step, runtime, fail=config.fail)
-    b = providers.Singleton(Step, runtime, a, fail=config.fail)
-    c = providers.Singleton(Step, runtime, b, fail=config.fail)
+    a = providers.Singleton(Step, runtime, fail=config.fail, hang=config.hang)
+    b = providers.Singleton(Step, runtime, a, fail=config.fail, hang=config.hang)
+    c = providers.Singleton(Step, runtime, b, fail=config.fail, hang=config.hang)
     late = providers.Singleton(Late, runtime, a, seconds=config.late_seconds)
 
 

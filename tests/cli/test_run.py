@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import signal
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 
-from .support import Child, haraka
+from .support import ROOT, Child, haraka
 
 SMALL = "tests.cli.targets:Small"
 
@@ -115,3 +118,24 @@ def test_bad_config_exits_2_naming_file_line_and_key(tmp_path: object) -> None:
         "'max_concurency' (did you mean 'max_concurrency'?); expected one of cancel_grace, "
         "drain_seconds, max_concurrency, start_timeout, stop_timeout"
     )
+
+
+def test_signal_during_startup_rolls_back_and_exits_128_plus_signum() -> None:
+    with Child("run", SMALL, "--set", "config.hang=c") as child:
+        child.wait_for("starting c ...")
+        child.send(signal.SIGTERM)
+        code = child.finish()
+    assert code == 128 + signal.SIGTERM, child.stderr
+    last = child.stderr.splitlines()[-1]
+    assert last.startswith("haraka run: error: Startup interrupted by SIGTERM")
+    stops = stop_order(child.stderr)
+    assert "c" not in stops and stops.index("b") < stops.index("a"), stops
+
+
+def test_the_console_script_is_installed() -> None:
+    script = Path(sys.executable).with_name("haraka")
+    result = subprocess.run(
+        [str(script), "check", SMALL], capture_output=True, text=True, timeout=60, cwd=ROOT
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.startswith(f"OK: {SMALL}: 4 service(s)")
