@@ -241,51 +241,60 @@ class Supervisor:
                 await result
                 stats.state = "finished"
                 return
-            except asyncio.CancelledError:
-                stats.state = "cancelled"
-                raise
+            except asyncio.CancelledError as exc:
+                task = asyncio.current_task()
+                if self._closing or task is None or task.cancelling():
+                    stats.state = "cancelled"
+                    raise
+                error: BaseException = exc  # it leaked its own: nothing cancelled it
             except BaseException as exc:  # a crash, whatever it is, is the task's end
-                stats.crashes += 1
-                stats.last_error = exc
-                stats.state = "crashed"
-                if self._closing:
-                    log.error("%s failed while shutting down", stats.label, exc_info=exc)
-                    return
-                if stats.restart == "ignore":
-                    log.error("%s crashed (ignored)", stats.label, exc_info=exc)
-                    return
-                if stats.restart == "on-failure":
-                    delay = self._restart_delay(stats)
-                    if delay is None:
-                        log.error(
-                            "%s crashed after %d restart(s) within %.0fs; giving up: shutting down",
-                            stats.label,
-                            len(stats.restart_times),
-                            stats.policy.window,
-                            exc_info=exc,
-                        )
-                        self._on_fatal(stats.name, exc)
-                        return
-                    log.error(
-                        "%s crashed; restart %d in %.2fs",
-                        stats.label,
-                        stats.restarts + 1,
-                        delay,
-                        exc_info=exc,
-                    )
-                    stats.state = "backoff"
-                    try:
-                        await asyncio.sleep(delay)
-                    except asyncio.CancelledError:
-                        stats.state = "cancelled"
-                        raise
-                    stats.restarts += 1
-                    stats.state = "running"
-                    log.warning("%s restarted (restart %d)", stats.label, stats.restarts)
-                    continue
-                log.error("%s crashed: shutting down", stats.label, exc_info=exc)
-                self._on_fatal(stats.name, exc)
+                error = exc
+            if not await self._crashed(stats, error):
                 return
+
+    async def _crashed(self, stats: _Stats, exc: BaseException) -> bool:
+        """Apply the restart policy to a crash; True means run it again."""
+        stats.crashes += 1
+        stats.last_error = exc
+        stats.state = "crashed"
+        if self._closing:
+            log.error("%s failed while shutting down", stats.label, exc_info=exc)
+            return False
+        if stats.restart == "ignore":
+            log.error("%s crashed (ignored)", stats.label, exc_info=exc)
+            return False
+        if stats.restart == "never":
+            log.error("%s crashed: shutting down", stats.label, exc_info=exc)
+            self._on_fatal(stats.name, exc)
+            return False
+        delay = self._restart_delay(stats)
+        if delay is None:
+            log.error(
+                "%s crashed after %d restart(s) within %.0fs; giving up: shutting down",
+                stats.label,
+                len(stats.restart_times),
+                stats.policy.window,
+                exc_info=exc,
+            )
+            self._on_fatal(stats.name, exc)
+            return False
+        log.error(
+            "%s crashed; restart %d in %.2fs",
+            stats.label,
+            stats.restarts + 1,
+            delay,
+            exc_info=exc,
+        )
+        stats.state = "backoff"
+        try:
+            await asyncio.sleep(delay)
+        except asyncio.CancelledError:
+            stats.state = "cancelled"
+            raise
+        stats.restarts += 1
+        stats.state = "running"
+        log.warning("%s restarted (restart %d)", stats.label, stats.restarts)
+        return True
 
     def _restart_delay(self, stats: _Stats) -> float | None:
         """Seconds before the next restart, or None when out of restarts."""

@@ -376,3 +376,23 @@ async def test_task_ignoring_cancellation_is_left_behind_after_cancel_grace(
     release.set()
     await asyncio.wait(left, timeout=5)
     assert await leftover_tasks() == set()
+
+
+async def test_task_leaking_its_own_cancelled_error_is_a_crash() -> None:
+    orch = Orchestrator()
+    probes = chain(orch, Log(), NAMES)
+
+    async def leaky() -> None:
+        future = asyncio.get_running_loop().create_future()
+        future.cancel()
+        await future  # CancelledError, though nobody cancelled this task
+
+    orch.add_background_task(leaky, name="leaky")
+    with handlers_restored():
+        status = await asyncio.wait_for(orch.serve(), 10)
+    assert status == 1
+    report = task(orch, "leaky")
+    assert (report["state"], report["crashes"]) == ("crashed", 1)
+    assert report["last_error"] is not None and "CancelledError" in str(report["last_error"])
+    assert calls(probes) == {n: (1, 1) for n in NAMES}
+    assert await leftover_tasks() == set()
