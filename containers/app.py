@@ -40,8 +40,10 @@ class ItemIn(BaseModel):
     quantity: int = Field(default=0, ge=0)
 
 
-class ItemOut(ItemIn):
+class ItemOut(BaseModel):
     id: int
+    name: str
+    quantity: int
 
 
 def items_router() -> APIRouter:

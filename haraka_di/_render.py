@@ -76,7 +76,7 @@ def _mermaid(plan: Plan, classes: Mapping[str, str], disabled: Sequence[str]) ->
     ids: dict[str, str] = {}
     lines = ["flowchart TD"]
     for name in plan.order:
-        label = f"{name}<br/>{_priority(plan, name)} · wave {plan.wave[name]}"
+        label = f"{name}<br/>{_priority(plan, name)}, wave {plan.wave[name]}"
         lines.append(f'    {_node_id(name, ids)}["{_escape_mermaid(label)}"]')
     for name in disabled:
         label = _escape_mermaid(name)

@@ -57,7 +57,7 @@ def test_graph_mermaid() -> None:
     assert lines[0] == "flowchart TD"
     ids = dict(re.findall(r'^\s+(s\d+)\["([a-z]+)<br/>', result.stdout, re.M))
     assert sorted(ids.values()) == ["a", "b", "c", "late"]
-    assert 'priority 0 · wave 1"]' in result.stdout
+    assert 'priority 0, wave 1"]' in result.stdout
     edges = {(ids[x], ids[y]) for x, y in re.findall(r"(s\d+) --> (s\d+)", result.stdout)}
     assert edges == {("a", "b"), ("b", "c"), ("a", "late")}
 
