@@ -38,7 +38,7 @@ def notify(message: str, socket_path: str) -> bool:
         with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM | socket.SOCK_CLOEXEC) as sock:
             sock.sendto(message.encode(), _address(socket_path))
     except OSError as exc:
-        log.warning("sd_notify to %s failed: %s", socket_path, exc)
+        log.debug("sd_notify to %s failed: %s", socket_path, exc)
         return False
     return True
 
@@ -71,6 +71,7 @@ class SystemdNotifier:
         self._ready_sent = False
         self._stopping_sent = False
         self._orchestrator: Any = None
+        self._warned = False
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> SystemdNotifier | None:
@@ -81,7 +82,14 @@ class SystemdNotifier:
         return cls(path, watchdog_interval(env))
 
     def send(self, *lines: str) -> bool:
-        return notify("\n".join(lines), self.socket_path)
+        sent = notify("\n".join(lines), self.socket_path)
+        if not sent and not self._warned:  # once: the watchdog would repeat it forever
+            self._warned = True
+            log.warning(
+                "cannot notify systemd at NOTIFY_SOCKET=%s (further failures are not logged)",
+                self.socket_path,
+            )
+        return sent
 
     def bind(self, orchestrator: Any) -> None:
         """Remember the orchestrator (to ask whether all is ready) and how

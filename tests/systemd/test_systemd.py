@@ -58,6 +58,19 @@ def test_notify_to_a_missing_socket_fails_softly(tmp_path: Path) -> None:
     assert notify("READY=1", "relative/path") is False
 
 
+def test_a_missing_socket_is_reported_once(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    notifier = SystemdNotifier(str(tmp_path / "gone.sock"))
+    assert notifier.send("WATCHDOG=1") is False
+    assert notifier.send("WATCHDOG=1") is False
+    warnings = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
+    assert warnings == [
+        f"cannot notify systemd at NOTIFY_SOCKET={tmp_path / 'gone.sock'} "
+        "(further failures are not logged)"
+    ]
+
+
 def test_watchdog_interval() -> None:
     assert watchdog_interval({}) is None
     assert watchdog_interval({"WATCHDOG_USEC": "4000000"}) == 2.0
