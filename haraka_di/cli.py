@@ -33,9 +33,10 @@ from ._systemd import SystemdNotifier
 from ._target import TargetError, load_target
 from .exceptions import HarakaError, StartupError
 
-# The YAML loader is public here for programs that read the same file
-# without the CLI: ``load_config(path, ["config.x=1"]).apply(container)``.
-__all__ = ["ConfigError", "Settings", "load_config", "main"]
+# What `haraka run` is built from is public here, for programs that run their
+# own orchestrator: the YAML loader (``load_config(path, ["config.x=1"])
+# .apply(container)``) and the systemd notifier (an orchestrator listener).
+__all__ = ["ConfigError", "Settings", "SystemdNotifier", "load_config", "main"]
 
 log = logging.getLogger("haraka_di")
 
