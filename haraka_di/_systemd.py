@@ -109,6 +109,11 @@ class SystemdNotifier:
         elif event.state in _UP and event.lifecycle is LifecycleState.STARTING:
             self._started.add(event.service)
             self.send(f"STATUS=Started {event.service} ({self._progress()})")
+        elif event.state is ServiceState.STOPPING:
+            self.send(f"STATUS=Stopping {event.service}")
+        elif event.state is ServiceState.FAILED:
+            why = " ".join(str(event.error).split()) if event.error is not None else "unknown"
+            self.send(f"STATUS=Service {event.service} failed: {type(event.error).__name__}: {why}")
         if event.ready and event.lifecycle is LifecycleState.RUNNING:
             orchestrator = self._orchestrator
             if orchestrator is not None and orchestrator.is_ready():

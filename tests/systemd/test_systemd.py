@@ -16,7 +16,7 @@ import pytest
 from haraka_di import Orchestrator, Service
 from haraka_di._systemd import SystemdNotifier, notify, watchdog_interval
 
-from ..cli.support import Child
+from ..cli.support import Child, haraka
 
 
 @pytest.fixture(params=["path", "abstract"])
@@ -124,7 +124,11 @@ def test_ready_waits_for_every_service(listener: tuple[socket.socket, str]) -> N
     assert messages[0] == "STATUS=Starting First (0/2 started)"
     assert "STATUS=Started Late (2/2 started)" in messages
     assert sum("READY=1" in m for m in messages) == 1
-    assert messages[-1] == "STOPPING=1\nSTATUS=Stopping services"
+    assert messages[-3:] == [
+        "STOPPING=1\nSTATUS=Stopping services",
+        "STATUS=Stopping Late",
+        "STATUS=Stopping First",
+    ]
 
 
 def test_cli_run_notifies_systemd(listener: tuple[socket.socket, str]) -> None:
@@ -155,3 +159,21 @@ def test_cli_run_notifies_systemd(listener: tuple[socket.socket, str]) -> None:
     )
     assert sum(m.startswith("READY=1") for m in messages) == 1
     assert "STOPPING=1\nSTATUS=Stopping services" in messages
+
+
+def test_a_failed_start_is_in_the_status(listener: tuple[socket.socket, str]) -> None:
+    sock, value = listener
+    result = haraka(
+        "run", "tests.cli.targets:Small", "--set", "config.fail=b", env={"NOTIFY_SOCKET": value}
+    )
+    assert result.returncode == 1
+    sock.settimeout(0.5)
+    messages = []
+    while True:
+        try:
+            messages.append(sock.recv(4096).decode())
+        except TimeoutError:
+            break
+    assert "STATUS=Service b failed: RuntimeError: b cannot connect" in messages
+    assert "STOPPING=1\nSTATUS=Stopping services" in messages
+    assert not any(m.startswith("READY=1") for m in messages)
