@@ -53,14 +53,24 @@ class _Fail(Exception):
 
 
 def _parser() -> argparse.ArgumentParser:
+    from . import __version__
+
     parser = argparse.ArgumentParser(
         prog="haraka",
         description="Run, inspect and check the services of a dependency-injector container.",
+        epilog="example: haraka run containers.app:Application --config containers/app.yaml",
     )
+    parser.add_argument("--version", action="version", version=f"haraka {__version__}")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     def common(name: str, help: str) -> argparse.ArgumentParser:
-        sub = commands.add_parser(name, help=help, description=help)
+        sub = commands.add_parser(
+            name,
+            help=help,
+            description=help,
+            epilog=_EXIT_STATUSES[name],
+            formatter_class=argparse.RawDescriptionHelpFormatter,
+        )
         sub.add_argument("target", metavar="TARGET", help="module:attr naming the container")
         sub.add_argument("-c", "--config", metavar="FILE", help="YAML configuration file")
         sub.add_argument(
@@ -88,6 +98,15 @@ def _parser() -> argparse.ArgumentParser:
     graph.add_argument("-f", "--format", choices=list(FORMATS), default="text")
     common("check", "Validate the container and configuration without starting anything.")
     return parser
+
+
+_EXIT_STATUSES = {
+    "run": "exit status: 0 after a clean signalled shutdown; 1 if startup failed; 2 for a bad\n"
+    "TARGET or configuration; 128+signum after a forced stop or an interrupted startup",
+    "graph": "exit status: 0; 1 for a planning error; 2 for a bad TARGET or configuration",
+    "check": "exit status: 0 with one summary line; 1 if any problem was found; 2 for a bad\n"
+    "TARGET",
+}
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -53,3 +53,12 @@ def test_usage_error_exits_2() -> None:
     result = haraka("run")
     assert result.returncode == 2
     assert "TARGET" in result.stderr
+
+
+def test_help_and_version() -> None:
+    version = haraka("--version")
+    assert version.returncode == 0
+    assert version.stdout.startswith("haraka ")
+    helped = haraka("run", "--help")
+    assert helped.returncode == 0
+    assert "128+signum after a forced stop" in helped.stdout
