@@ -14,6 +14,7 @@ services should stay near 10x (linear); the target is <= 12x.
 from __future__ import annotations
 
 import argparse
+import gc
 import math
 import random
 from typing import Any
@@ -43,19 +44,62 @@ def make_container(n: int, edges: int, seed: int) -> Any:
     return container
 
 
+class GcClock:
+    """CPU seconds spent in the cyclic garbage collector (via gc.callbacks)."""
+
+    def __init__(self) -> None:
+        self.spent = 0.0
+        self.full = 0
+        self._since = 0.0
+
+    def __call__(self, phase: str, info: dict[str, int]) -> None:
+        if phase == "start":
+            self._since = cpu_clock()
+        else:
+            self.spent += cpu_clock() - self._since
+            self.full += info["generation"] == 2
+
+    def __enter__(self) -> GcClock:
+        gc.callbacks.append(self)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        gc.callbacks.remove(self)
+
+
+def per_10x(now: tuple[int, float], before: tuple[int, float] | None) -> str:
+    """Growth from ``before`` to ``now``, normalised to a 10x step in N."""
+    if before is None:
+        return "-"
+    factor = now[1] / before[1]
+    return f"{factor ** (1 / math.log10(now[0] / before[0])):.1f}x"
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--sizes", type=int, nargs="+", default=[1000, 10000, 100000])
     parser.add_argument("--edges", type=int, default=3)
-    parser.add_argument("--repeat", type=int, default=3, help="runs per size (best is kept)")
+    parser.add_argument(
+        "--repeat", type=int, default=3, help="runs per size, at least (best is kept)"
+    )
     parser.add_argument("--seed", type=int, default=1)
     args = parser.parse_args(argv)
     header("planning scale: container -> graph -> plan (CPU time of this process)")
     table = Table(
-        f"best of {args.repeat}; growth = time / time at the previous size",
-        ["services", "edges", "discover ms", "plan() ms", "us per service", "growth", "per 10x"],
+        f"best of >= {args.repeat} runs; per 10x = growth of plan() time per 10x services",
+        [
+            "services",
+            "edges",
+            "discover ms",
+            "plan() ms",
+            "us/service",
+            "per 10x",
+            "GC ms (full)",
+            "per 10x excl. GC",
+        ],
     )
     previous: tuple[int, float] | None = None
+    previous_net: tuple[int, float] | None = None
     for n in args.sizes:
         container = make_container(n, args.edges, args.seed)
         graph = discover(container, Runtime)
@@ -68,23 +112,35 @@ def main(argv: list[str] | None = None) -> None:
             discover(c, Runtime)
             return cpu_clock() - t0
 
-        def timed_plan(c: Any = container) -> float:
+        def timed_plan(c: Any = container) -> tuple[float, float, int]:
             orch = Orchestrator(c)
-            t0 = cpu_clock()
-            orch.plan()
-            return cpu_clock() - t0
+            with GcClock() as collector:
+                t0 = cpu_clock()
+                orch.plan()
+                spent = cpu_clock() - t0
+            return spent, collector.spent, collector.full
 
-        d = best(repeat(args.repeat, timed_discover))
-        p = best(repeat(args.repeat, timed_plan))
-        growth = per10 = "-"
-        if previous is not None:
-            factor = p / previous[1]
-            growth = f"{factor:.1f}x"
-            # normalised to a 10x step, so --sizes need not be powers of ten
-            per10 = f"{factor ** (1 / math.log10(n / previous[0])):.1f}x"
-        table.add(n, edges, d * 1000, p * 1000, p / n * 1e6, growth, per10)
-        previous = (n, p)
+        runs = max(args.repeat, min(20, 20000 // n))  # small sizes are cheap: more runs
+        d = best(repeat(runs, timed_discover))
+        p, in_gc, full = min(repeat(runs, timed_plan))
+        net = p - in_gc
+        table.add(
+            n,
+            edges,
+            d * 1000,
+            p * 1000,
+            p / n * 1e6,
+            per_10x((n, p), previous),
+            f"{in_gc * 1000:.1f} ({full})",
+            per_10x((n, net), previous_net),
+        )
+        previous, previous_net = (n, p), (n, net)
     table.note("target: <= 12x per 10x services (linear is 10x)")
+    table.note(
+        "GC: time in CPython's cyclic garbage collector during plan(), (full) = number of "
+        "full collections; with 100k providers in the container, its generational "
+        "thresholds trigger full collections over the whole heap that smaller runs never reach"
+    )
     table.print()
     print()
     reproduce()
