@@ -85,6 +85,7 @@ class GraphRun:
         self._alarm_at = math.inf
         self._timed_out: set[str] = set()
         self._cancelled: set[str] = set()  # cancelled by this run (abort, timeout)
+        self._begun: set[str] = set()  # steps whose coroutine has started running
         self._finished: deque[tuple[str, Outcome, BaseException | None]] = deque()
         self._wakeup: asyncio.Future[None] | None = None
         self.abandoned: set[asyncio.Task[object]] = set()
@@ -190,7 +191,7 @@ class GraphRun:
         self, loop: asyncio.AbstractEventLoop, name: str, step: Step, timeout: float | None
     ) -> None:
         launched = loop.time()
-        task = _new_task(loop, _guard(step(name)), f"haraka:{name}")
+        task = _new_task(loop, _guard(step, name, self._begun), f"haraka:{name}")
         self._inflight[name] = task
         if task.done():  # an eager step that never had to wait: no callback, no timer
             self._done(name, task)
@@ -241,6 +242,12 @@ class GraphRun:
         # A step that finished in this same loop iteration is not late: its
         # done-callback simply has not run yet.
         if task is not None and not task.done():
+            if name not in self._begun:
+                # Cancelled before its first step, its coroutine would never
+                # run (a stop would skip shutdown() entirely). Its first step
+                # is already queued: let it begin, then expire it.
+                asyncio.get_running_loop().call_soon(self._expire, name)
+                return
             self._timed_out.add(name)
             self._cancel(name)
 
@@ -324,8 +331,11 @@ def _new_task(
     return loop.create_task(coro, name=name)
 
 
-async def _guard(step: Coroutine[Any, Any, object]) -> object:
+async def _guard(step: Step, name: str, begun: set[str]) -> object:
+    # The step's coroutine is made here, so a task cancelled before it ever
+    # ran leaves no never-awaited coroutine behind.
+    begun.add(name)
     try:
-        return await step
+        return await step(name)
     except (KeyboardInterrupt, SystemExit) as exc:
         raise _Escalated(exc) from exc

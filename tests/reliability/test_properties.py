@@ -8,6 +8,9 @@ loop turns, so examples are fast and deterministic) and any
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import os
+import signal
 from dataclasses import dataclass, field
 
 from hypothesis import HealthCheck, given, settings
@@ -293,3 +296,65 @@ def test_start_and_stop_timeouts_roll_back_and_still_stop_dependencies(graph: Gr
             assert set(error.failures) == stop_failed
             for name in graph.hang_stop & started:
                 assert isinstance(error.failures[name], TimeoutError)
+
+
+@dataclass
+class Chaos:
+    graph: Graph
+    signals: list[tuple[int, signal.Signals]]  # (after that many step events, signal)
+    drain: float
+
+
+@st.composite
+def chaos(draw: st.DrawFn) -> Chaos:
+    graph = draw(graphs())
+    events = 4 * len(graph.names)  # begin/end of every start and stop
+    sig = st.sampled_from([signal.SIGINT, signal.SIGTERM])
+    signals = draw(st.lists(st.tuples(st.integers(1, events), sig), max_size=3))
+    return Chaos(graph, signals, draw(st.sampled_from([0.0, 0.001])))
+
+
+@settings(SETTINGS, max_examples=100)
+@given(chaos())
+def test_real_signals_at_random_moments_stop_exactly_what_started(case: Chaos) -> None:
+    graph = case.graph
+    trace = Trace()
+    orch = Orchestrator(max_concurrency=graph.concurrency, drain_seconds=case.drain)
+
+    class Signalling(Node):
+        async def _step(self, phase: str, turns: int, fail: bool, hang: bool) -> None:
+            for at, sig in case.signals:
+                if len(trace.events) == at:
+                    os.kill(os.getpid(), sig)  # handled by the orchestrator's handler
+            await super()._step(phase, turns, fail, hang)
+
+    nodes = {}
+    for name in graph.names:
+        nodes[name] = Signalling(name, graph, trace)
+        orch.use(nodes[name], priority=graph.priority[name], dependencies=graph.deps[name])
+
+    async def main() -> set[asyncio.Task[object]]:
+        try:
+            await orch.run()
+        except StartupError:
+            pass
+        else:
+            with contextlib.suppress(TimeoutError):  # a signal may come, or not
+                await asyncio.wait_for(orch.wait_for_shutdown(), 0.001)
+            with contextlib.suppress(ShutdownError):  # a forced stop cuts steps short
+                await orch.shutdown()
+        await asyncio.sleep(0)
+        me = asyncio.current_task()
+        return {t for t in asyncio.all_tasks() if t is not me and not t.done()}
+
+    before = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM)}
+    left = asyncio.run(main())
+    assert {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM)} == before
+    assert left == set()
+    assert orch.state.name == "DESTROYED"
+    started = set(trace.names("start-end"))
+    assert sorted(trace.names("start-begin")) == sorted(set(trace.names("start-begin")))
+    # every service that started had shutdown() called exactly once (even
+    # when a second signal forced the stop), and no other service did
+    assert sorted(trace.names("stop-begin")) == sorted(started)
+    assert orch.exit_code in {0, 1} | {128 + s for _, s in case.signals}
