@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextvars
+import functools
 import inspect
 import logging
 import signal
@@ -132,6 +133,7 @@ class Orchestrator:
         self._assembly = Assembly()
         self._supervisor = Supervisor(self._on_fatal_task)
         self._shutdown_tasks: list[Callable[[], Any]] = []
+        self._late_stops: set[asyncio.Task[None]] = set()
         self._shutdown_task: asyncio.Task[None] | None = None
         self._t0 = 0.0
         self._all_ready = asyncio.Event()
@@ -342,6 +344,7 @@ class Orchestrator:
             if self._abort is None:
                 run = self._start_run = self._graph_run(plan, plan.order, plan.dependencies, True)
                 await run.run(self._start_step, self._start_timeout_of, self._started)
+                self._watch_abandoned(run)
                 failures = {
                     n: e.error
                     for n, e in self._entries.items()
@@ -437,6 +440,34 @@ class Orchestrator:
         entry.error = error
         log.error("service %s failed to start: %r", name, error)
         self._set_state(entry, ServiceState.FAILED, error)
+
+    def _watch_abandoned(self, run: GraphRun) -> None:
+        """A start abandoned for ignoring its cancellation may still return
+        later: that service is then running, so it is stopped as soon as it
+        does (it counted as failed; nothing else would stop it)."""
+        for task in run.abandoned:
+            name = task.get_name().removeprefix("haraka:")
+            if name in self._entries:
+                task.add_done_callback(functools.partial(self._late_start, name))
+
+    def _late_start(self, name: str, task: asyncio.Task[Any]) -> None:
+        if task.cancelled() or task.exception() is not None:
+            return
+        log.warning("service %s finished starting after it was abandoned: stopping it", name)
+        late = asyncio.get_running_loop().create_task(
+            self._late_stop(self._entries[name]), name=f"haraka:late-stop:{name}"
+        )
+        self._late_stops.add(late)
+        late.add_done_callback(self._late_stops.discard)
+
+    async def _late_stop(self, entry: _Entry) -> None:
+        assert entry.service is not None
+        try:
+            await asyncio.wait_for(_awaited(entry.service.shutdown()), entry.stop_timeout)
+        except BaseException as exc:  # nobody awaits this task: log, never raise
+            log.error("late stop of service %s failed: %r", entry.name, exc)
+        else:
+            log.info("stopped %s (late)", entry.name)
 
     def _start_timeout_of(self, name: str) -> float | None:
         return self._entries[name].start_timeout

@@ -105,13 +105,17 @@ async def test_startup_ignoring_cancellation_is_abandoned_after_cancel_grace() -
     )
     assert orch.state is LifecycleState.DESTROYED
     # The deaf startup is the one task left behind (by design: nothing can
-    # stop it); it ends as soon as it lets go.
+    # stop it) until it lets go. When it then returns, the service is
+    # running after all, so it is stopped at once.
     left = await leftover_tasks()
     assert [t.get_name() for t in left] == ["haraka:api"]
+    assert probes["api"].shutdowns == 0
     probes["api"].release.set()
     await asyncio.wait(left, timeout=5)
+    await asyncio.wait_for(probes["api"].entered_stop.wait(), 5)
+    assert calls(probes) == {"db": (1, 1), "api": (1, 1)}
+    assert log.stopped() == ["db", "api"]
     assert await leftover_tasks() == set()
-    assert probes["api"].shutdowns == 0  # it never counted as started
 
 
 async def test_concurrent_failures_in_one_wave_are_all_reported() -> None:
