@@ -216,6 +216,15 @@ def main(argv: list[str] | None = None) -> None:
             if n >= 10 and n not in done:
                 stop_points[label].append((n, measure(dependency_injector, n, chained, 1)[1]))
         stop_points[label].sort()
+    # ... and sizes in between for the others (two points make a noisy fit).
+    low, high = min(args.sizes), max(args.sizes)
+    between = [n for n in (2 * low, 5 * low, 20 * low, 50 * low) if n < high]
+    for label, fn, chained in contenders:
+        if fn is dependency_injector:
+            continue
+        for n in between:
+            stop_points[label].append((n, measure(fn, n, chained, args.repeat)[1]))
+        stop_points[label].sort()
     scaling = Table(
         "stop scaling: total stop time T(N), fitted T ~ N^k",
         ["contender", "N measured", "stop s at largest N", "k", "projected stop s at 10,000"],
