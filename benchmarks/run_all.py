@@ -21,7 +21,7 @@ HERE = Path(__file__).resolve().parent
 BENCHMARKS: dict[str, list[str]] = {
     "overhead": ["--sizes", "50", "--repeat", "1", "--di-max", "40", "--di-chain-max", "20"],
     "critical_path": ["--services", "20", "--repeat", "1"],
-    "planning": ["--sizes", "100", "1000", "--repeat", "1"],
+    "planning": ["--sizes", "100", "300", "--repeat", "1"],
     "import": ["--runs", "1"],
     "shutdown": ["--runs", "1", "--services", "10"],
 }
