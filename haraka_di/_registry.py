@@ -1,0 +1,166 @@
+"""What is registered before ``run()``: services given to ``use()`` and the
+per-service overrides given to ``configure()``; turned into a plan and the
+run's bookkeeping entries."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+from ._graph import ContainerGraph, ServiceSpec
+from ._plan import Node, Plan, make_plan
+from ._service import Service, ServiceState
+from .exceptions import DuplicateServiceError, UnknownServiceError
+
+__all__ = ["CONFIGURABLE", "Entry", "Registry"]
+
+CONFIGURABLE = frozenset({"priority", "start_timeout", "stop_timeout", "enabled", "dependencies"})
+_UNSET: Any = object()
+
+
+@dataclass(eq=False)
+class Entry:
+    """Bookkeeping for one service during a run."""
+
+    name: str
+    service: Service | None
+    spec: ServiceSpec | None
+    priority: int
+    start_timeout: float | None
+    stop_timeout: float | None
+    ready_on_startup: bool
+    state: ServiceState = ServiceState.PENDING
+    declared_ready: bool = False
+    start_offset: float | None = None
+    start_duration: float | None = None
+    stop_duration: float | None = None
+    error: BaseException | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(eq=False)
+class _Manual:
+    service: Service
+    priority: int | None
+    dependencies: tuple[str, ...]
+    start_timeout: float | None
+    stop_timeout: float | None
+
+
+class Registry:
+    """Services registered with ``use()`` and ``configure()`` overrides."""
+
+    def __init__(self) -> None:
+        self.manual: dict[str, _Manual] = {}
+        self.config: dict[str, dict[str, Any]] = {}
+
+    def use(
+        self,
+        service: Service,
+        priority: int | None,
+        dependencies: Iterable[str],
+        start_timeout: float | None,
+        stop_timeout: float | None,
+    ) -> None:
+        if not isinstance(service, Service):
+            raise TypeError(
+                f"use() takes a haraka_di.Service instance, got {service!r}; "
+                "subclass Service and implement startup()/shutdown()"
+            )
+        if isinstance(dependencies, str):
+            raise TypeError(
+                f"dependencies must be a list of names, got the string {dependencies!r}"
+            )
+        if service.name in self.manual:
+            raise DuplicateServiceError(service.name)
+        self.manual[service.name] = _Manual(
+            service, priority, tuple(dependencies), start_timeout, stop_timeout
+        )
+
+    def configure(self, name: str, changes: dict[str, Any]) -> None:
+        unknown = set(changes) - CONFIGURABLE
+        if unknown:
+            raise TypeError(
+                f"configure() got unknown option(s) {sorted(unknown)}; "
+                f"known: {sorted(CONFIGURABLE)}"
+            )
+        self.config.setdefault(name, {}).update(changes)
+
+    def collect(
+        self, graph: ContainerGraph, defaults: dict[str, float | None]
+    ) -> tuple[Plan, dict[str, Entry]]:
+        """Plan the container's services plus the ``use()`` ones.
+
+        ``defaults`` holds the orchestrator's ``start_timeout`` and
+        ``stop_timeout``. Raises the planning errors, and UnknownServiceError
+        for a ``configure()`` of a name nothing registers.
+        """
+        entries: dict[str, Entry] = {}
+        nodes: list[Node] = []
+        disabled: list[str] = []
+        specs = {s.name: s for s in graph.services}
+        for name in self.config:
+            if name not in specs and name not in self.manual:
+                raise UnknownServiceError(name, [*specs, *self.manual])
+        for spec in graph.services:
+            self._add(spec.name, spec.cls, spec, None, spec.dependencies, defaults,
+                      entries, nodes, disabled)  # fmt: skip
+        for name, manual in self.manual.items():
+            if name in entries or name in disabled:
+                raise DuplicateServiceError(name)
+            self._add(name, manual.service, None, manual, manual.dependencies, defaults,
+                      entries, nodes, disabled)  # fmt: skip
+        return make_plan(nodes, disabled), entries
+
+    def _add(
+        self,
+        name: str,
+        source: Service | type[Service],
+        spec: ServiceSpec | None,
+        manual: _Manual | None,
+        dependencies: tuple[str, ...],
+        defaults: dict[str, float | None],
+        entries: dict[str, Entry],
+        nodes: list[Node],
+        disabled: list[str],
+    ) -> None:
+        conf = self.config.get(name, {})
+        if not conf.get("enabled", True):
+            disabled.append(name)
+            return
+        priority = conf.get("priority", _UNSET)
+        if priority is _UNSET:
+            priority = (
+                manual.priority if manual and manual.priority is not None else source.priority
+            )
+        entry = Entry(
+            name=name,
+            service=manual.service if manual else None,
+            spec=spec,
+            priority=int(priority),
+            start_timeout=_timeout("start_timeout", conf, manual, source, defaults),
+            stop_timeout=_timeout("stop_timeout", conf, manual, source, defaults),
+            ready_on_startup=bool(source.ready_on_startup),
+        )
+        entries[name] = entry
+        extra = tuple(conf.get("dependencies", ()))
+        nodes.append(Node(name, entry.priority, dependencies + extra))
+
+
+def _timeout(
+    key: str,
+    conf: dict[str, Any],
+    manual: _Manual | None,
+    source: object,
+    defaults: dict[str, float | None],
+) -> float | None:
+    """configure() > use() > the service's own attribute > the default."""
+    if key in conf:
+        value: float | None = conf[key]
+        return value
+    if manual is not None and getattr(manual, key) is not None:
+        value = getattr(manual, key)
+        return value
+    own: float | None = getattr(source, key, None)
+    return own if own is not None else defaults[key]
