@@ -2,53 +2,25 @@
 
 from __future__ import annotations
 
-import os
 import signal
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
+from tests import childproc
+
 CHILD = Path(__file__).with_name("signal_child.py")
-ROOT = Path(__file__).parents[2]
 
 pytestmark = pytest.mark.timeout(120)
 
 
-class Child:
-    def __init__(self, mode: str) -> None:
-        env = {**os.environ, "PYTHONPATH": str(ROOT)}
-        self.proc = subprocess.Popen(
-            [sys.executable, str(CHILD), mode],
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-            env=env,
-        )
-        self.lines: list[str] = []
-
-    def wait_for(self, line: str) -> None:
-        assert self.proc.stdout is not None
-        for got in self.proc.stdout:
-            self.lines.append(got.rstrip("\n"))
-            if got.rstrip("\n") == line:
-                return
-        raise AssertionError(f"child ended before {line!r}; saw {self.lines}")
-
-    def send(self, sig: signal.Signals) -> None:
-        self.proc.send_signal(sig)
-
-    def finish(self) -> int:
-        out, err = self.proc.communicate(timeout=90)
-        self.lines += out.splitlines()
-        self.stderr = err
-        return self.proc.returncode
+def start_child(mode: str) -> childproc.Child:
+    return childproc.Child(CHILD, mode)
 
 
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
 def test_signal_stops_gracefully_in_reverse_order_and_exits_0(sig: signal.Signals) -> None:
-    child = Child("normal")
+    child = start_child("normal")
     child.wait_for("started api")
     child.send(sig)
     assert child.finish() == 0, child.stderr
@@ -58,7 +30,7 @@ def test_signal_stops_gracefully_in_reverse_order_and_exits_0(sig: signal.Signal
 
 
 def test_second_signal_forces_the_stop_and_exits_128_plus_signum() -> None:
-    child = Child("force")
+    child = start_child("force")
     child.wait_for("started api")
     child.send(signal.SIGTERM)
     child.wait_for("stopping cache")  # cache's stop hangs for 60 s
@@ -70,7 +42,7 @@ def test_second_signal_forces_the_stop_and_exits_128_plus_signum() -> None:
 
 
 def test_signal_during_startup_rolls_back_what_started() -> None:
-    child = Child("startup")
+    child = start_child("startup")
     child.wait_for("starting api")  # api's startup never returns
     child.send(signal.SIGTERM)
     status = child.finish()
