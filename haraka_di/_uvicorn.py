@@ -41,8 +41,31 @@ class _Server(uvicorn.Server):
     (with an event, not a flag to poll) when it is listening."""
 
     def __init__(self, config: uvicorn.Config) -> None:
+        self._exit = asyncio.Event()  # before super().__init__ sets should_exit
         super().__init__(config)
         self.listening = asyncio.Event()
+
+    # uvicorn polls ``should_exit`` every 0.1 s in its main loop; backing the
+    # flag with an event lets the loop wake the moment a stop is asked for.
+    @property
+    def should_exit(self) -> bool:
+        return self._exit.is_set()
+
+    @should_exit.setter
+    def should_exit(self, value: bool) -> None:
+        if value:
+            self._exit.set()
+        else:
+            self._exit.clear()
+
+    async def main_loop(self) -> None:
+        counter = 0
+        should_exit = await self.on_tick(counter)
+        while not should_exit:
+            counter = (counter + 1) % 864000
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._exit.wait(), 0.1)
+            should_exit = await self.on_tick(counter)
 
     @contextlib.contextmanager
     def capture_signals(self) -> Iterator[None]:
