@@ -87,7 +87,6 @@ class Orchestrator:
         self._steps = Steps(self._board)
         self._plan: Plan | None = None
         self._signals = SignalHandlers()
-        self._signal_count = 0
         self._forced: signal.Signals | None = None
         self._abort: str | None = None
         self._abort_signal: int | None = None
@@ -314,15 +313,14 @@ class Orchestrator:
         """Start a graceful shutdown without waiting for it (as a signal would)."""
         if exit_code and not self.exit_code:
             self.exit_code = exit_code
-        self._board.stop_requested.set()
+        self._board.request_stop()
         if self.state is LifecycleState.STARTING:
             self._abort_startup("a shutdown request", None)
         elif self.state is LifecycleState.RUNNING and self._shutdown_task is None:
             self._begin_shutdown()
 
     def _begin_shutdown(self) -> None:
-        self._board.stop_requested.set()
-        self._board.sync_ready()  # not ready from the request on, not from the first stop
+        self._board.request_stop()
         task = asyncio.get_running_loop().create_task(self._shutdown_main(), name="haraka:shutdown")
         task.add_done_callback(_retrieve)
         self._shutdown_task = task
@@ -338,7 +336,7 @@ class Orchestrator:
         """Stop what started, in reverse; never raises, returns the failures."""
         token = _TEARDOWN.set(self)
         self._board.set_lifecycle(LifecycleState.STOPPING)
-        self._board.stop_requested.set()
+        self._board.request_stop()
         errors: dict[str, Exception] = {}
         try:
             if drain and self.drain_seconds > 0 and not self._force_event.is_set():
@@ -401,7 +399,6 @@ class Orchestrator:
     # -- signals ---------------------------------------------------------------
 
     def _on_signal(self, sig: signal.Signals) -> None:
-        self._signal_count += 1
         if self.state is LifecycleState.STARTING and self._abort is None:
             log.warning("received %s during startup: rolling back", sig.name)
             self._abort_startup(sig.name, sig)
@@ -433,7 +430,7 @@ class Orchestrator:
         self._abort_signal = int(sig) if sig is not None else None
         if sig is not None:
             self.exit_code = 128 + int(sig)
-        self._board.stop_requested.set()
+        self._board.request_stop()
         if self._build_task is not None:
             self._build_task.cancel()
         if self._start_run is not None:

@@ -5,7 +5,7 @@ run's bookkeeping entries."""
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from ._graph import ContainerGraph, ServiceSpec
@@ -36,7 +36,7 @@ class Entry:
     start_duration: float | None = None
     stop_duration: float | None = None
     error: BaseException | None = None
-    extra: dict[str, Any] = field(default_factory=dict)
+    stop_t0: float = 0.0  # perf_counter() when its stop began
 
 
 @dataclass(eq=False)

@@ -91,10 +91,6 @@ class GraphRun:
         self.abandoned: set[asyncio.Task[object]] = set()
         self.outcomes: dict[str, tuple[Outcome, BaseException | None]] = {}
 
-    @property
-    def aborted(self) -> bool:
-        return self._aborted
-
     def abort(self) -> None:
         """Launch nothing more and cancel what is in flight."""
         self._aborted = True

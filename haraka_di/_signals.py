@@ -81,17 +81,13 @@ class SignalHandlers:
     """Installs a callback for SIGINT and SIGTERM and puts back what was there.
 
     Installs nothing off the main thread or on a loop without signal support
-    (``installed`` stays False); the caller then relies on whoever owns the
+    (``install()`` returns False); the caller then relies on whoever owns the
     process's signals (an ASGI server, a test runner).
     """
 
     def __init__(self) -> None:
         self._shared: _LoopHandlers | None = None
         self._callback: Callback | None = None
-
-    @property
-    def installed(self) -> bool:
-        return self._shared is not None
 
     def install(self, callback: Callback) -> bool:
         if self._shared is not None:

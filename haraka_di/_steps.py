@@ -103,7 +103,7 @@ class Steps:
 
     async def stop(self, name: str) -> None:
         entry = self.board.entries[name]
-        entry.extra["stop_t0"] = time.perf_counter()
+        entry.stop_t0 = time.perf_counter()
         self.board.set_state(entry, ServiceState.STOPPING)
         log.debug("stopping %s", name)
         assert entry.service is not None
@@ -111,7 +111,7 @@ class Steps:
 
     def stopped(self, name: str, outcome: Outcome, error: BaseException | None) -> None:
         entry = self.board.entries[name]
-        entry.stop_duration = time.perf_counter() - entry.extra.pop("stop_t0", 0.0)
+        entry.stop_duration = time.perf_counter() - entry.stop_t0
         if outcome is Outcome.DONE:
             log.info("stopped %s", name)
             self.board.set_state(entry, ServiceState.STOPPED)
