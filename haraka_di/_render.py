@@ -7,6 +7,7 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from ._plan import Plan
+from ._service import LAST
 
 __all__ = ["FORMATS", "render"]
 
@@ -32,11 +33,8 @@ def _describe(plan: Plan, classes: Mapping[str, str], disabled: Sequence[str]) -
     }
 
 
-_LAST = -(2**31)  # haraka_di.fastapi.LAST, UvicornService's default priority
-
-
 def _number(priority: int) -> str:
-    return "LAST" if priority == _LAST else str(priority)
+    return "LAST" if priority == LAST else str(priority)
 
 
 def _priority(plan: Plan, name: str) -> str:

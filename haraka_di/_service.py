@@ -8,7 +8,12 @@ from typing import TYPE_CHECKING, ClassVar
 if TYPE_CHECKING:
     from ._runtime import Runtime
 
-__all__ = ["LifecycleState", "Service", "ServiceState"]
+__all__ = ["LAST", "LifecycleState", "Service", "ServiceState"]
+
+#: The lowest priority: a service with it starts after every other service
+#: and stops before all of them (UvicornService's default; exported as
+#: ``haraka_di.fastapi.LAST``).
+LAST = -(2**31)
 
 
 class LifecycleState(enum.Enum):

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 import uvicorn
 
-from ._service import LifecycleState, Service
+from ._service import LAST, LifecycleState, Service
 
 if TYPE_CHECKING:
     from ._orchestrator import Orchestrator
@@ -24,10 +24,6 @@ if TYPE_CHECKING:
 __all__ = ["LAST", "UvicornService"]
 
 log = logging.getLogger("haraka_di")
-
-#: The default priority of a UvicornService: lower than any other service, so
-#: it starts after all of them and stops before all of them.
-LAST = -(2**31)
 
 # Seconds a forced stop waits for uvicorn to wind down by itself, then with
 # force_exit; within the orchestrator's default cancel_grace (1 s).
