@@ -130,26 +130,25 @@ def resolve_provider(container: Any, path: str) -> providers.Provider[Any]:
     """The provider at attribute path ``path`` (``"infra.db"``) of ``container``."""
     if not isinstance(path, str) or not path:
         raise TypeError(f"override keys are provider paths like 'db' or 'infra.db', got {path!r}")
-    *parents, last = path.split(".")
+    parts = path.split(".")
     current = container
-    walked: list[str] = []
-    for part in [*parents, last]:
+    for depth, part in enumerate(parts):
         found = current.providers.get(part)
         if found is None:
-            where = ".".join(walked) or "the container"
+            where = ".".join(parts[:depth]) or "the container"
             known = ", ".join(sorted(current.providers)) or "none"
             raise LookupError(
                 f"Cannot override {path!r}: {where} has no provider {part!r} (it has: {known})"
             )
-        walked.append(part)
-        if len(walked) == len(parents) + 1:
+        if depth == len(parts) - 1:
             return found  # type: ignore[no-any-return]
         if not isinstance(found, providers.Container):
             raise LookupError(
-                f"Cannot override {path!r}: {'.'.join(walked)!r} is not a nested container"
+                f"Cannot override {path!r}: {'.'.join(parts[: depth + 1])!r} is not a nested "
+                "container"
             )
         current = found.container
-    raise AssertionError("unreachable")  # pragma: no cover
+    raise AssertionError("unreachable: split() gives at least one part")  # pragma: no cover
 
 
 class Recorder:
@@ -167,6 +166,7 @@ class Recorder:
         self.timeline: list[tuple[str, ServiceState]] = []
         self.orchestrator: Orchestrator | None = None
         self._unsubscribe: Callable[[], None] | None = None
+        self._last: dict[str, ServiceState] = {}
 
     def attach(self, orchestrator: Orchestrator) -> Recorder:
         """Subscribe to ``orchestrator`` (once; re-attaching moves it)."""
@@ -184,16 +184,13 @@ class Recorder:
         self.events.append(event)
         if event.service is None or event.state is None:
             return
-        last = self.last_state(event.service)
-        if last is not event.state:  # a readiness-only event repeats the state
+        if self._last.get(event.service) is not event.state:  # readiness-only events repeat it
+            self._last[event.service] = event.state
             self.timeline.append((event.service, event.state))
 
     def last_state(self, name: str) -> ServiceState | None:
         """The last state recorded for ``name`` (None if it never changed)."""
-        for service, state in reversed(self.timeline):
-            if service == name:
-                return state
-        return None
+        return self._last.get(name)
 
     def _first(self, states: Iterable[ServiceState]) -> list[str]:
         wanted = set(states)
@@ -248,42 +245,41 @@ def _fail(message: str, recorder: Recorder) -> AssertionError:
 
 def assert_started_before(recorder: Recorder, first: str, then: str) -> None:
     """``first`` finished starting before ``then`` began starting."""
-    done = recorder.index(first, _STARTED)
-    began = recorder.index(then, [ServiceState.STARTING])
-    if done is None:
-        raise _fail(
-            f"expected {first!r} to start before {then!r}, but {first!r} never started", recorder
-        )
-    if began is None:
-        raise _fail(
-            f"expected {first!r} to start before {then!r}, but {then!r} never began starting",
-            recorder,
-        )
-    if done > began:
-        raise _fail(
-            f"expected {first!r} to have started before {then!r} began starting, "
-            f"but {then!r} began starting at #{began} and {first!r} started at #{done}",
-            recorder,
-        )
+    began = ServiceState.STARTING
+    _assert_before(recorder, first, then, _STARTED, began, ("start", "started", "starting"))
 
 
 def assert_stopped_before(recorder: Recorder, first: str, then: str) -> None:
     """``first`` finished stopping before ``then`` began stopping."""
-    done = recorder.index(first, [ServiceState.STOPPED])
-    began = recorder.index(then, [ServiceState.STOPPING])
+    done, began = [ServiceState.STOPPED], ServiceState.STOPPING
+    _assert_before(recorder, first, then, done, began, ("stop", "stopped", "stopping"))
+
+
+def _assert_before(
+    recorder: Recorder,
+    first: str,
+    then: str,
+    done_states: Iterable[ServiceState],
+    began_state: ServiceState,
+    words: tuple[str, str, str],
+) -> None:
+    verb, done_word, doing = words
+    done = recorder.index(first, done_states)
+    began = recorder.index(then, [began_state])
     if done is None:
         raise _fail(
-            f"expected {first!r} to stop before {then!r}, but {first!r} never stopped", recorder
+            f"expected {first!r} to {verb} before {then!r}, but {first!r} never {done_word}",
+            recorder,
         )
     if began is None:
         raise _fail(
-            f"expected {first!r} to stop before {then!r}, but {then!r} never began stopping",
+            f"expected {first!r} to {verb} before {then!r}, but {then!r} never began {doing}",
             recorder,
         )
     if done > began:
         raise _fail(
-            f"expected {first!r} to have stopped before {then!r} began stopping, "
-            f"but {then!r} began stopping at #{began} and {first!r} stopped at #{done}",
+            f"expected {first!r} to have {done_word} before {then!r} began {doing}, "
+            f"but {then!r} began {doing} at #{began} and {first!r} {done_word} at #{done}",
             recorder,
         )
 
