@@ -22,6 +22,7 @@ from typing import Any
 
 import yaml
 
+from ._graph import container_name
 from .exceptions import HarakaError
 
 __all__ = ["ConfigError", "Settings", "load_config", "parse_set"]
@@ -128,7 +129,7 @@ class Settings:
             raise ConfigError(
                 self.where("config"),
                 "config",
-                f"{_container_name(container)} has no providers.Configuration to load this "
+                f"{container_name(container)} has no providers.Configuration to load this "
                 "section into; declare `config = providers.Configuration()` or remove `config:`",
             )
         target.from_dict(self.config)
@@ -145,11 +146,6 @@ class Settings:
             if options:
                 orchestrator.configure(name, **options)
         return orchestrator
-
-
-def _container_name(container: Any) -> str:
-    parent = getattr(container, "declarative_parent", None)
-    return str(getattr(parent or type(container), "__name__", "the container"))
 
 
 def configuration_of(container: Any) -> Any:

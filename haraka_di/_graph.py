@@ -54,15 +54,28 @@ class ContainerGraph:
     tied_singletons: list[providers.BaseSingleton[Any]] = field(default_factory=list)
 
 
-def as_container(target: object) -> containers.Container:
-    """Accept a container instance or a container class (instantiated)."""
+def is_container(target: object) -> bool:
+    """Is ``target`` a container instance or a declarative container class?"""
     from dependency_injector import containers
 
-    if isinstance(target, type) and issubclass(target, containers.DeclarativeContainer):
-        return target()
-    if isinstance(target, containers.Container):
-        return target
-    raise TypeError(f"Expected a dependency-injector container (class or instance), got {target!r}")
+    if isinstance(target, type):
+        return issubclass(target, containers.DeclarativeContainer)
+    return isinstance(target, containers.Container)
+
+
+def as_container(target: object) -> containers.Container:
+    """Accept a container instance or a container class (instantiated)."""
+    if not is_container(target):
+        raise TypeError(
+            f"Expected a dependency-injector container (class or instance), got {target!r}"
+        )
+    return target() if isinstance(target, type) else target  # type: ignore[return-value]
+
+
+def container_name(container: object) -> str:
+    """The declarative class name of a container instance (for messages)."""
+    parent = getattr(container, "declarative_parent", None)
+    return str(getattr(parent, "__name__", None) or type(container).__name__)
 
 
 def effective(provider: providers.Provider[Any]) -> providers.Provider[Any]:

@@ -27,9 +27,10 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from typing import Any, TypeVar
 
-from dependency_injector import containers, providers
+from dependency_injector import providers
 from starlette.requests import Request
 
+from ._graph import container_name, is_container
 from ._health import ReadinessGate, health_router, install_readiness_gate
 from ._orchestrator import Orchestrator
 from ._service import LifecycleState
@@ -79,10 +80,7 @@ def lifespan(
         raise ValueError(_SIGNALS_OWNED)
     options = {**orchestrator_options, "handle_signals": False}
     Orchestrator(None, **options)  # validate the options now, not at startup
-    if not (
-        isinstance(container, containers.Container)
-        or (isinstance(container, type) and issubclass(container, containers.DeclarativeContainer))
-    ):
+    if not is_container(container):
         raise TypeError(
             f"lifespan() takes a dependency-injector container (class or instance), "
             f"got {container!r}"
@@ -162,7 +160,7 @@ def _resolve(container: Any, provider: providers.Provider[Any]) -> providers.Pro
         return provider
     raise HarakaError(
         f"provide(): {provider!r} is not a provider of the running container "
-        f"{_name(container)} nor of its declarative class. Pass a provider of the "
+        f"{container_name(container)} nor of its declarative class. Pass a provider of the "
         "container class (Container.x) or of the instance given to lifespan()."
     )
 
@@ -177,11 +175,6 @@ def _provider_ids(container: Any) -> set[int]:
             if isinstance(provider, providers.Container):
                 stack.append(provider.container)
     return ids
-
-
-def _name(container: Any) -> str:
-    parent = getattr(container, "declarative_parent", None)
-    return str(getattr(parent, "__name__", None) or type(container).__name__)
 
 
 def _label(provider: providers.Provider[Any]) -> str:
