@@ -2,11 +2,17 @@
 
 A step runs once every service it waits for has finished and every service
 of an earlier group (priority level) has finished. Ready steps launch in
-rank order, at most ``max_concurrency`` at a time. Completion is signalled
-by task callbacks, so the cost per service is constant: no polling, no scan
-of what is in flight. Each step may have a timeout; a step that ignores its
-cancellation is abandoned after ``cancel_grace`` seconds, so nothing here can
-hang forever.
+rank order, at most ``max_concurrency`` at a time. Each step may have a
+timeout; a step that ignores its cancellation is abandoned after
+``cancel_grace`` seconds, so nothing here can hang forever.
+
+A step reports its own outcome from inside its task, the moment its
+coroutine ends, and the run launches whatever that unblocks right there: a
+chain of services costs one event-loop iteration per link, and no scan or
+poll of what is in flight ever happens. (A done-callback on each task covers
+the one case a step cannot report itself: a task cancelled before its
+coroutine ever ran.) Outcomes are processed in the run's own context, never
+in a finishing step's.
 
 Timeouts share one loop timer per run: deadlines go into a heap and only the
 earliest is armed with the event loop. A finished step's deadline is simply
@@ -18,7 +24,9 @@ instead of a ``call_later`` handle created and cancelled per step.
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import enum
+import functools
 import heapq
 import math
 import sys
@@ -39,6 +47,8 @@ class Outcome(enum.Enum):
 
 Step = Callable[[str], Coroutine[Any, Any, object]]
 Finish = Callable[[str, Outcome, BaseException | None], None]
+
+_LAUNCHING: Any = object()  # in flight, its task still being created
 
 
 class GraphRun:
@@ -77,6 +87,9 @@ class GraphRun:
         self._grace = cancel_grace
         self._aborted = False
         self._hurried = False
+        self._left = [len(g) for g in groups]  # unfinished steps per group
+        self._group = -1  # the group whose steps may launch now
+        self._ready: list[tuple[int, str]] = []  # heap by rank
         self._inflight: dict[str, asyncio.Task[object]] = {}
         self._timers: dict[str, asyncio.TimerHandle] = {}  # cancel_grace timers only
         self._deadline_of: dict[str, float] = {}  # steps still within their timeout
@@ -87,7 +100,8 @@ class GraphRun:
         self._cancelled: set[str] = set()  # cancelled by this run (abort, timeout)
         self._begun: set[str] = set()  # steps whose coroutine has started running
         self._finished: deque[tuple[str, Outcome, BaseException | None]] = deque()
-        self._wakeup: asyncio.Future[None] | None = None
+        self._draining = False
+        self._settled: asyncio.Future[None] | None = None  # done once nothing is left to do
         self.abandoned: set[asyncio.Task[object]] = set()
         self.outcomes: dict[str, tuple[Outcome, BaseException | None]] = {}
 
@@ -107,109 +121,182 @@ class GraphRun:
     async def run(
         self, step: Step, timeout_of: Callable[[str], float | None], on_finish: Finish
     ) -> dict[str, tuple[Outcome, BaseException | None]]:
-        loop = asyncio.get_running_loop()
-        groups = self._groups
-        left = [len(g) for g in groups]
-        ready: list[tuple[int, str]] = []
-        group = -1
-
-        def advance() -> int:
-            g = group
-            while g + 1 < len(groups):
-                g += 1
-                for name in groups[g]:
-                    if self._missing[name] == 0:
-                        heapq.heappush(ready, (self._rank[name], name))
-                if left[g]:
-                    break
-            return g
-
-        group = advance()
+        self._loop = asyncio.get_running_loop()
+        self._step, self._timeout_of, self._on_finish = step, timeout_of, on_finish
+        self._context = contextvars.copy_context()
+        self._settled = self._loop.create_future()
+        self._advance()
         try:
-            while True:
-                # A step that finished at launch (eager start) still holds its
-                # concurrency slot until its completion has been processed.
-                while (
-                    ready
-                    and not self._aborted
-                    and (
-                        self._limit is None
-                        or len(self._inflight) + len(self._finished) < self._limit
-                    )
-                ):
-                    _, name = heapq.heappop(ready)
-                    self._launch(loop, name, step, timeout_of(name))
-                if not self._inflight and not self._finished:
-                    break
-                if not self._finished:
-                    self._wakeup = loop.create_future()
-                    try:
-                        await self._wakeup
-                    finally:
-                        self._wakeup = None
-                while self._finished:
-                    name, outcome, error = self._finished.popleft()
-                    self.outcomes[name] = (outcome, error)
-                    on_finish(name, outcome, error)
-                    left[self._group_of[name]] -= 1
-                    if outcome is not Outcome.DONE and self._fail_fast:
-                        self.abort()
-                        continue
-                    for successor in self._successors[name]:
-                        self._missing[successor] -= 1
-                        if self._missing[successor] == 0 and self._group_of[successor] == group:
-                            heapq.heappush(ready, (self._rank[successor], successor))
-                if group < len(groups) and left[group] == 0:
-                    group = advance()
+            self._kick()
+            await self._settled
         except asyncio.CancelledError:
             self.abort()
-            await self._settle(on_finish)
+            await self._settle()
             raise
         finally:
             self._disarm()
         return self.outcomes
 
-    async def _settle(self, on_finish: Finish) -> None:
+    async def _settle(self) -> None:
         """After our own cancellation: wait (bounded) for in-flight steps."""
         while self._inflight or self._finished:
-            while self._finished:
-                name, outcome, error = self._finished.popleft()
-                self.outcomes[name] = (outcome, error)
-                on_finish(name, outcome, error)
-            if self._inflight:
-                self._wakeup = asyncio.get_running_loop().create_future()
-                try:
-                    await asyncio.shield(self._wakeup)
-                finally:
-                    self._wakeup = None
+            self._settled = self._loop.create_future()
+            self._kick()
+            if self._inflight or self._finished:
+                await asyncio.shield(self._settled)
 
-    def _launch(
-        self, loop: asyncio.AbstractEventLoop, name: str, step: Step, timeout: float | None
-    ) -> None:
-        launched = loop.time()
-        task = _new_task(loop, _guard(step, name, self._begun), f"haraka:{name}")
-        self._inflight[name] = task
-        if task.done():  # an eager step that never had to wait: no callback, no timer
-            self._done(name, task)
+    # -- the engine: finished steps in, ready steps out -------------------------
+
+    def _kick(self) -> None:
+        """Process what has finished and launch what that unblocked, in the
+        run's context. Re-entrant calls (a step finishing while launching)
+        only queue: the outer call picks their outcome up."""
+        if not self._draining:
+            self._context.run(self._drain)
+
+    def _drain(self) -> None:
+        self._draining = True
+        try:
+            while True:
+                while self._finished:
+                    self._account(*self._finished.popleft())
+                limit = self._limit
+                ready = self._ready
+                while (
+                    ready
+                    and not self._aborted
+                    and (limit is None or len(self._inflight) + len(self._finished) < limit)
+                ):
+                    self._launch(heapq.heappop(ready)[1])
+                if not self._finished:
+                    break
+            if not self._inflight and (self._aborted or not ready):
+                self._resolve(None)
+        except BaseException as exc:  # a bug in on_finish: fail the run, never hang it
+            self._resolve(exc)
+        finally:
+            self._draining = False
+
+    def _resolve(self, error: BaseException | None) -> None:
+        settled = self._settled
+        if settled is not None and not settled.done():
+            if error is None:
+                settled.set_result(None)
+            else:
+                settled.set_exception(error)
+
+    def _account(self, name: str, outcome: Outcome, error: BaseException | None) -> None:
+        self.outcomes[name] = (outcome, error)
+        self._on_finish(name, outcome, error)
+        group = self._group_of[name]
+        self._left[group] -= 1
+        if outcome is not Outcome.DONE and self._fail_fast:
+            # Launch nothing more, and cancel what is in flight once the
+            # steps already woken in this loop iteration have run: failures
+            # that happen at the same moment are all reported as failures.
+            if not self._aborted:
+                self._aborted = True
+                self._loop.call_soon(self.abort)
             return
-        task.add_done_callback(lambda t: self._done(name, t))
+        missing = self._missing
+        for successor in self._successors[name]:
+            missing[successor] -= 1
+            if missing[successor] == 0 and self._group_of[successor] == self._group:
+                heapq.heappush(self._ready, (self._rank[successor], successor))
+        if group == self._group and self._left[group] == 0:
+            self._advance()
+
+    def _advance(self) -> None:
+        """Open the next group(s): push their steps that wait for nothing."""
+        groups = self._groups
+        g = self._group
+        while g + 1 < len(groups):
+            g += 1
+            for name in groups[g]:
+                if self._missing[name] == 0:
+                    heapq.heappush(self._ready, (self._rank[name], name))
+            if self._left[g]:
+                break
+        self._group = g
+
+    def _launch(self, name: str) -> None:
+        loop = self._loop
+        launched = loop.time()
+        self._inflight[name] = _LAUNCHING
+        task = _new_task(loop, self._run_step(name), f"haraka:{name}")
+        if self._inflight.get(name) is not _LAUNCHING:
+            return  # an eager step that never had to wait: it has reported already
+        self._inflight[name] = task
         if self._aborted:  # the step's own synchronous part aborted the run
             self._cancel(name)
             return
-        if self._hurried:
-            timeout = 0.0
+        timeout = 0.0 if self._hurried else self._timeout_of(name)
         if timeout is not None:
             when = launched + timeout
             self._deadline_of[name] = when
             heapq.heappush(self._deadlines, (when, self._rank[name], name))
             if when < self._alarm_at:
-                self._arm(loop, when)
+                self._arm(when)
 
-    def _arm(self, loop: asyncio.AbstractEventLoop, when: float) -> None:
+    async def _run_step(self, name: str) -> object:
+        # The step's coroutine is made here, so a task cancelled before it ever
+        # ran leaves no never-awaited coroutine behind.
+        self._begun.add(name)
+        try:
+            result = await self._step(name)
+        except asyncio.CancelledError:
+            self._report(self._outcome(name, True, None))
+            raise
+        except BaseException as exc:
+            if self._report(self._outcome(name, False, exc)):
+                return None  # the run holds the error now: nothing to retrieve
+            if isinstance(exc, KeyboardInterrupt | SystemExit):
+                # Raised out of a task, these would tear through the event loop.
+                raise _Escalated(exc) from exc
+            raise  # abandoned: whoever watches abandoned tasks sees it
+        self._report(self._outcome(name, False, None))
+        return result
+
+    def _unstarted_done(self, name: str, task: asyncio.Task[object]) -> None:
+        """A task cancelled before its coroutine ran cannot report itself."""
+        if self._inflight.get(name) is task:
+            self._report(self._outcome(name, task.cancelled(), None))
+
+    def _outcome(
+        self, name: str, cancelled: bool, error: BaseException | None
+    ) -> tuple[str, Outcome, BaseException | None]:
+        if cancelled and name not in self._cancelled:
+            # Nothing here cancelled it: the step leaked a CancelledError of
+            # its own. That is a failure, not an interrupted step.
+            error = asyncio.CancelledError(
+                f"{name!r} ended with a CancelledError haraka_di never asked for"
+            )
+        if name in self._timed_out:
+            return name, Outcome.TIMED_OUT, error
+        if error is not None:
+            return name, Outcome.FAILED, error
+        return name, Outcome.CANCELLED if cancelled else Outcome.DONE, None
+
+    def _report(self, finished: tuple[str, Outcome, BaseException | None]) -> bool:
+        """Take a step's outcome; False if it was abandoned before it ended."""
+        name = finished[0]
+        if self._inflight.pop(name, None) is None:
+            return False
+        self._deadline_of.pop(name, None)
+        timer = self._timers.pop(name, None)
+        if timer is not None:
+            timer.cancel()
+        self._finished.append(finished)
+        self._kick()
+        return True
+
+    # -- timeouts, cancellation, abandonment ------------------------------------
+
+    def _arm(self, when: float) -> None:
         if self._alarm is not None:
             self._alarm.cancel()
         self._alarm_at = when
-        self._alarm = loop.call_at(when, self._on_alarm)
+        self._alarm = self._loop.call_at(when, self._on_alarm)
 
     def _disarm(self) -> None:
         if self._alarm is not None:
@@ -219,10 +306,9 @@ class GraphRun:
 
     def _on_alarm(self) -> None:
         """Expire every step whose deadline has come, then re-arm for the next."""
-        loop = asyncio.get_running_loop()
         # The loop may run a timer a hair before its time (clock resolution):
         # the deadline it was armed for counts as come.
-        now = max(loop.time(), self._alarm_at)
+        now = max(self._loop.time(), self._alarm_at)
         self._alarm = None
         self._alarm_at = math.inf
         heap = self._deadlines
@@ -231,33 +317,39 @@ class GraphRun:
             if self._deadline_of.get(name) == when:  # not finished nor cancelled since
                 self._expire(name)
         if heap:
-            self._arm(loop, heap[0][0])
+            self._arm(heap[0][0])
 
     def _expire(self, name: str) -> None:
         task = self._inflight.get(name)
-        # A step that finished in this same loop iteration is not late: its
-        # done-callback simply has not run yet.
-        if task is not None and not task.done():
-            if name not in self._begun:
-                # Cancelled before its first step, its coroutine would never
-                # run (a stop would skip shutdown() entirely). Its first step
-                # is already queued: let it begin, then expire it.
-                asyncio.get_running_loop().call_soon(self._expire, name)
-                return
+        if task is None or task is _LAUNCHING:
+            return
+        if task.done():  # cancelled from outside before its coroutine ran
+            self._unstarted_done(name, task)
+        elif name not in self._begun:
+            # Cancelled before its first step, its coroutine would never run
+            # (a stop would skip shutdown() entirely). Its first step is
+            # already queued: let it begin, then expire it.
+            self._loop.call_soon(self._expire, name)
+        else:
             self._timed_out.add(name)
             self._cancel(name)
 
     def _cancel(self, name: str) -> None:
         task = self._inflight.get(name)
-        if task is None or task.done():
+        if task is None or task is _LAUNCHING or name in self._cancelled:
+            return  # (cancelled once already: its grace period is running)
+        if task.done():  # cancelled from outside before its coroutine ran
+            self._unstarted_done(name, task)
             return
         self._cancelled.add(name)
         task.cancel()
+        if name not in self._begun:
+            task.add_done_callback(functools.partial(self._unstarted_done, name))
         self._deadline_of.pop(name, None)
         timer = self._timers.pop(name, None)
         if timer is not None:
             timer.cancel()
-        self._timers[name] = asyncio.get_running_loop().call_later(self._grace, self._abandon, name)
+        self._timers[name] = self._loop.call_later(self._grace, self._abandon, name)
 
     def _abandon(self, name: str) -> None:
         task = self._inflight.pop(name, None)
@@ -266,39 +358,8 @@ class GraphRun:
         self._timers.pop(name, None)
         self.abandoned.add(task)
         task.add_done_callback(self.abandoned.discard)
-        self._push(name, Outcome.ABANDONED, None)
-
-    def _done(self, name: str, task: asyncio.Task[object]) -> None:
-        if self._inflight.get(name) is not task:
-            return  # abandoned earlier
-        del self._inflight[name]
-        self._deadline_of.pop(name, None)
-        timer = self._timers.pop(name, None)
-        if timer is not None:
-            timer.cancel()
-        error = None if task.cancelled() else task.exception()
-        if isinstance(error, _Escalated):
-            error = error.original
-        if task.cancelled() and name not in self._cancelled:
-            # Nothing here cancelled it: the step leaked a CancelledError of
-            # its own. That is a failure, not an interrupted step.
-            error = asyncio.CancelledError(
-                f"{name!r} ended with a CancelledError haraka_di never asked for"
-            )
-        if name in self._timed_out:
-            outcome = Outcome.TIMED_OUT
-        elif error is not None:
-            outcome = Outcome.FAILED
-        elif task.cancelled():
-            outcome = Outcome.CANCELLED
-        else:
-            outcome = Outcome.DONE
-        self._push(name, outcome, error)
-
-    def _push(self, name: str, outcome: Outcome, error: BaseException | None) -> None:
-        self._finished.append((name, outcome, error))
-        if self._wakeup is not None and not self._wakeup.done():
-            self._wakeup.set_result(None)
+        self._finished.append((name, Outcome.ABANDONED, None))
+        self._kick()
 
 
 class _Escalated(Exception):
@@ -325,13 +386,3 @@ def _new_task(
     if sys.version_info >= (3, 12) and loop.get_task_factory() is None:
         return asyncio.Task(coro, loop=loop, name=name, eager_start=True)
     return loop.create_task(coro, name=name)
-
-
-async def _guard(step: Step, name: str, begun: set[str]) -> object:
-    # The step's coroutine is made here, so a task cancelled before it ever
-    # ran leaves no never-awaited coroutine behind.
-    begun.add(name)
-    try:
-        return await step(name)
-    except (KeyboardInterrupt, SystemExit) as exc:
-        raise _Escalated(exc) from exc
