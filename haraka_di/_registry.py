@@ -16,7 +16,6 @@ from .exceptions import DuplicateServiceError, UnknownServiceError
 __all__ = ["CONFIGURABLE", "Entry", "Registry"]
 
 CONFIGURABLE = frozenset({"priority", "start_timeout", "stop_timeout", "enabled", "dependencies"})
-_UNSET: Any = object()
 
 
 @dataclass(eq=False)
@@ -125,42 +124,35 @@ class Registry:
         nodes: list[Node],
         disabled: list[str],
     ) -> None:
-        conf = self.config.get(name, {})
+        conf = self.config.get(name, _NO_CHANGES)
         if not conf.get("enabled", True):
             disabled.append(name)
             return
-        priority = conf.get("priority", _UNSET)
-        if priority is _UNSET:
-            priority = (
-                manual.priority if manual and manual.priority is not None else source.priority
-            )
-        entry = Entry(
-            name=name,
-            service=manual.service if manual else None,
-            spec=spec,
-            priority=int(priority),
-            start_timeout=_timeout("start_timeout", conf, manual, source, defaults),
-            stop_timeout=_timeout("stop_timeout", conf, manual, source, defaults),
-            ready_on_startup=bool(source.ready_on_startup),
+        priority = int(_setting("priority", conf, manual, source, 0))
+        entries[name] = Entry(
+            name,
+            manual.service if manual else None,
+            spec,
+            priority,
+            _setting("start_timeout", conf, manual, source, defaults["start_timeout"]),
+            _setting("stop_timeout", conf, manual, source, defaults["stop_timeout"]),
+            bool(source.ready_on_startup),
         )
-        entries[name] = entry
-        extra = tuple(conf.get("dependencies", ()))
-        nodes.append(Node(name, entry.priority, dependencies + extra))
+        if "dependencies" in conf:
+            dependencies += tuple(conf["dependencies"])
+        nodes.append(Node(name, priority, dependencies))
 
 
-def _timeout(
-    key: str,
-    conf: dict[str, Any],
-    manual: _Manual | None,
-    source: object,
-    defaults: dict[str, float | None],
-) -> float | None:
+_NO_CHANGES: dict[str, Any] = {}  # read only: what configure() said of an unnamed service
+
+
+def _setting(
+    key: str, conf: dict[str, Any], manual: _Manual | None, source: object, default: Any
+) -> Any:
     """configure() > use() > the service's own attribute > the default."""
     if key in conf:
-        value: float | None = conf[key]
-        return value
-    if manual is not None and getattr(manual, key) is not None:
-        value = getattr(manual, key)
-        return value
-    own: float | None = getattr(source, key, None)
-    return own if own is not None else defaults[key]
+        return conf[key]
+    if manual is not None and (given := getattr(manual, key)) is not None:
+        return given
+    own = getattr(source, key, None)
+    return default if own is None else own
