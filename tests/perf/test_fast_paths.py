@@ -1,6 +1,7 @@
 """The engine's fast paths behave exactly like the slow ones they replace:
-one shared timer per run (not one per step), eager step tasks on Python
-3.12+, and the no-heap planning path for forward-declared graphs."""
+one shared timer per run (not one per step), steps that report their own
+end and launch their successors, eager step tasks on Python 3.12+, and the
+no-heap planning path for forward-declared graphs."""
 
 from __future__ import annotations
 
@@ -80,6 +81,57 @@ async def test_each_step_runs_in_its_own_real_task() -> None:
         "two": "haraka:two",
     }
     assert all(task is not mine for task in seen.values())
+
+
+async def test_a_chain_costs_one_loop_iteration_per_link() -> None:
+    # A finished step launches its successor itself, from inside its task:
+    # no done-callback round trip, no wake-up of the run in between.
+    orch = Orchestrator(handle_signals=False)
+    previous: list[str] = []
+    for i in range(50):
+        svc = Quick()
+        svc.name = f"s{i}"
+        orch.use(svc, dependencies=previous)
+        previous = [svc.name]
+    iterations = 0
+    counting = True
+
+    async def count() -> None:
+        nonlocal iterations
+        while counting:
+            iterations += 1
+            await asyncio.sleep(0)
+
+    counter = asyncio.create_task(count())
+    await orch.run()
+    counting = False
+    await counter
+    # Each link: one iteration to run startup() up to its sleep(0), one to
+    # finish it. The old callback-and-wake-up path took four.
+    assert iterations <= 2 * 50 + 10
+    await orch.shutdown()
+
+
+async def test_a_step_cancelled_from_outside_before_it_ran_fails_instead_of_hanging() -> None:
+    # Such a task never runs its coroutine, so it cannot report itself; its
+    # deadline finds it done and reports it.
+    run = GraphRun([["a"]], {}, max_concurrency=None, fail_fast=True, cancel_grace=1.0)
+
+    async def step(name: str) -> None:
+        await asyncio.sleep(0)
+
+    finished: list[tuple[str, Outcome, BaseException | None]] = []
+    runner = asyncio.create_task(
+        run.run(step, lambda name: 0.2, lambda n, o, e: finished.append((n, o, e)))
+    )
+    await asyncio.sleep(0)  # the run has launched "a"; on 3.11 it has not begun yet
+    (task,) = [t for t in asyncio.all_tasks() if t.get_name() == "haraka:a"]
+    task.cancel()
+    outcomes = await asyncio.wait_for(runner, 5)
+    outcome, error = outcomes["a"]
+    assert outcome is Outcome.FAILED
+    assert "CancelledError haraka_di never asked for" in str(error)
+    assert [n for n, _, _ in finished] == ["a"]
 
 
 async def test_synchronous_steps_keep_strict_sequence_with_max_concurrency_one() -> None:
