@@ -382,7 +382,11 @@ def _new_task(
     returns. The task is still a real task - ``asyncio.current_task()``,
     ``asyncio.timeout()`` and task groups inside the step behave the same.
     Python 3.11 has no eager tasks, and a custom task factory is respected.
+    (Without one, ``loop.create_task`` would only add a Python-level call.)
     """
-    if sys.version_info >= (3, 12) and loop.get_task_factory() is None:
-        return asyncio.Task(coro, loop=loop, name=name, eager_start=True)
+    if loop.get_task_factory() is None:
+        return asyncio.Task(coro, loop=loop, name=name, **_EAGER)
     return loop.create_task(coro, name=name)
+
+
+_EAGER: dict[str, Any] = {"eager_start": True} if sys.version_info >= (3, 12) else {}
