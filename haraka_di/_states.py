@@ -52,7 +52,8 @@ class StateBoard:
         now_ready = state is ServiceState.READY
         if was_ready != now_ready:
             self._ready_count += 1 if now_ready else -1
-            self.sync_ready()
+            if self.lifecycle is LifecycleState.RUNNING:  # else not ready, and cleared already
+                self.sync_ready()
         if self.listeners:  # build the event only for someone: this runs 4x per service
             self.emit(Event(entry.name, state, now_ready, self.lifecycle, error))
 
