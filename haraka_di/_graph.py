@@ -12,7 +12,7 @@ and order nothing.
 from __future__ import annotations
 
 import typing
-from collections.abc import Iterator
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -89,45 +89,73 @@ def effective(provider: providers.Provider[Any]) -> providers.Provider[Any]:
 
 def discover(container: containers.Container, runtime_type: type) -> ContainerGraph:
     graph = ContainerGraph()
-    node_of: dict[int, str] = {}
-    for path, provider in _walk(container, ""):
-        eff = effective(provider)
-        if isinstance(provider, providers.Dependency):
-            instance_of = provider.instance_of
-            if instance_of is not object and issubclass(runtime_type, instance_of):
-                if eff is provider:
-                    graph.runtime_slots.append(provider)
-                continue
-            if eff is provider and provider.default is None:
-                graph.undefined.append(path)
-            continue
-        cls = service_type(eff)
-        if cls is None:
-            continue
-        graph.services.append(ServiceSpec(path, provider, cls))
-        node_of[id(provider)] = path
-        node_of[id(eff)] = path
+    node_of: dict[int, str] = {}  # id() of each service's provider and effective provider
+    built_by: list[providers.Provider[Any]] = []  # each service's effective provider
+    _scan(container, "", runtime_type, graph, node_of, built_by)
     reach = _Reach(node_of)
-    for spec in graph.services:
+    named = node_of.get
+    for spec, eff in zip(graph.services, built_by, strict=True):
         found: dict[str, None] = {}
-        for child in _children(effective(spec.provider)):
-            for name in reach.of(child):
-                if name != spec.name:
+        for child in _injections(eff):
+            # An injection that is a service itself (the usual edge) is
+            # looked up right here: no call, no tuple, no provider check.
+            name = named(id(child))
+            if name is not None:
+                found[name] = None
+            elif providers.is_provider(child):
+                for name in reach.of(child):
                     found[name] = None
+        found.pop(spec.name, None)
         spec.dependencies = tuple(found)
     graph.tied_singletons = list(reach.tied.values())
     return graph
 
 
-def _walk(
-    container: containers.Container, prefix: str
-) -> Iterator[tuple[str, providers.Provider[Any]]]:
+def _scan(
+    container: containers.Container,
+    prefix: str,
+    runtime_type: type,
+    graph: ContainerGraph,
+    node_of: dict[int, str],
+    built_by: list[providers.Provider[Any]],
+) -> None:
+    """Find the services, runtime slots and undefined dependencies of
+    ``container`` (recursing into nested containers), in declaration order."""
     for name, provider in container.providers.items():
-        path = prefix + name
-        if isinstance(provider, providers.Container):
-            yield from _walk(provider.container, path + ".")
-        elif not isinstance(provider, providers.DependenciesContainer):
-            yield path, provider
+        path = prefix + name if prefix else name
+        if type(provider) in _FACTORIES and provider.last_overriding is None:
+            # the usual service declaration: no override, a class to build
+            eff = provider
+            made = provider.provides  # type: ignore[attr-defined]
+            if isinstance(made, type):
+                if not issubclass(made, Service):
+                    continue
+                cls: type[Service] | None = made
+            else:
+                cls = service_type(provider)
+        elif isinstance(provider, providers.Container):
+            _scan(provider.container, path + ".", runtime_type, graph, node_of, built_by)
+            continue
+        elif isinstance(provider, providers.DependenciesContainer):
+            continue
+        elif isinstance(provider, providers.Dependency):
+            instance_of = provider.instance_of
+            unset = provider.last_overriding is None
+            if instance_of is not object and issubclass(runtime_type, instance_of):
+                if unset:
+                    graph.runtime_slots.append(provider)
+            elif unset and provider.default is None:
+                graph.undefined.append(path)
+            continue
+        else:
+            eff = effective(provider)
+            cls = service_type(eff)
+        if cls is None:
+            continue
+        graph.services.append(ServiceSpec(path, provider, cls))
+        built_by.append(eff)
+        node_of[id(provider)] = path
+        node_of[id(eff)] = path
 
 
 def service_type(provider: providers.Provider[Any]) -> type[Service] | None:
@@ -156,7 +184,8 @@ def service_type(provider: providers.Provider[Any]) -> type[Service] | None:
 # The providers services are usually declared with. For exactly these types
 # their injections are read straight from args/kwargs/attributes: the same
 # providers ``related`` yields (minus the overriding ones), at a fifth of the
-# cost of its chained generators, which dominated graph derivation.
+# cost of its chained generators, which dominated graph derivation. (Their
+# instances cannot be delegated: ``__IS_DELEGATED__`` is a class attribute.)
 _FACTORIES = frozenset(
     {
         providers.Factory,
@@ -168,21 +197,20 @@ _FACTORIES = frozenset(
 _CALLABLES = frozenset({providers.Callable, providers.Coroutine})
 
 
-def _children(provider: providers.Provider[Any]) -> Iterator[providers.Provider[Any]]:
-    """What ``provider`` injects, without its overriding providers."""
-    if isinstance(provider, providers.Delegate) or providers.is_delegated(provider):
-        return
+def _injections(provider: providers.Provider[Any]) -> Sequence[Any]:
+    """What ``provider`` injects, without its overriding providers; for the
+    usual provider types also plain values (callers skip non-providers)."""
     kind = type(provider)
-    if kind in _FACTORIES or kind in _CALLABLES:
-        injected = [provider.provides, *provider.args, *provider.kwargs.values()]  # type: ignore[attr-defined]
-        if kind in _FACTORIES:
-            injected += provider.attributes.values()  # type: ignore[attr-defined]
-        yield from filter(providers.is_provider, injected)
-        return
+    if kind in _FACTORIES:
+        p: Any = provider
+        return (p.provides, *p.args, *p.kwargs.values(), *p.attributes.values())
+    if kind in _CALLABLES:
+        p = provider
+        return (p.provides, *p.args, *p.kwargs.values())
+    if isinstance(provider, providers.Delegate) or providers.is_delegated(provider):
+        return ()
     overriding = {id(p) for p in provider.overridden}
-    for child in provider.related:
-        if id(child) not in overriding:
-            yield child
+    return [child for child in provider.related if id(child) not in overriding]
 
 
 class _Reach:
@@ -209,9 +237,10 @@ class _Reach:
             result = self.of(eff)
         else:
             found: dict[str, None] = {}
-            for child in _children(provider):
-                for n in self.of(child):
-                    found[n] = None
+            for child in _injections(provider):
+                if providers.is_provider(child):
+                    for n in self.of(child):
+                        found[n] = None
             result = tuple(found)
         self._memo[key] = result
         if result and isinstance(provider, providers.BaseSingleton):

@@ -1,7 +1,8 @@
 """Ordering: effective priorities, cycle detection, start order and waves.
 
-Pure and O(services + edges) (plus a heap over ready services for the
-deterministic tie-break, and one sort of the distinct priority values).
+Pure and O(services + edges) (plus, when registration order is not a
+dependency order, a heap over ready services for the deterministic
+tie-break, and one sort of the distinct priority values).
 """
 
 from __future__ import annotations
@@ -9,6 +10,7 @@ from __future__ import annotations
 import heapq
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import NoReturn
 
 from .exceptions import (
     CircularDependencyError,
@@ -82,64 +84,124 @@ def make_plan(nodes: Sequence[Node], disabled: Iterable[str] = ()) -> Plan:
     Raises DuplicateServiceError, UnknownDependencyError,
     DisabledDependencyError or CircularDependencyError.
 
-    Internally every service is its registration index: the passes below work
-    on lists of small ints (and a heap of plain ints for the tie-break)
-    instead of dicts keyed by name, which keeps 100k-service graphs linear in
-    practice, not just on paper (far fewer cache misses and allocations).
+    Internally every service is its registration index, and the passes below
+    work on flat lists of small ints built by C-level ``map``/``zip`` rather
+    than on dicts keyed by name or on a list per service: at 100k services
+    the per-edge cost is cache misses, and every object that outlives a
+    collection makes CPython's full collections (over the whole heap)
+    likelier. A service's dependency indices are a tuple of ints, which the
+    collector stops tracking at once.
 
-    Common case: every dependency was registered before its dependent (a
-    container class can only refer to providers defined above). Then the
-    registration order is already a topological order - no cycle is
-    possible, and within a priority level the start order is simply
-    ascending registration order - so no Kahn pass and no heap are needed.
+    Common cases, taken without a general pass:
+
+    - every dependency was registered before its dependent (a container
+      class can only refer to providers defined above). Then the
+      registration order is already a topological order - no cycle is
+      possible, and within a priority level the start order is simply
+      ascending registration order - so no Kahn pass and no heap;
+    - every service has the same priority: nothing to propagate, one level.
     """
-    off = set(disabled)
-    index: dict[str, int] = {}
-    for node in nodes:
-        if node.name in index:
-            raise DuplicateServiceError(node.name)
-        index[node.name] = len(index)
-    names = list(index)
-    deps: dict[str, tuple[str, ...]] = {}
-    dep_ids: list[list[int]] = []
-    users: list[list[int]] = [[] for _ in names]  # dependents, by index
+    names = [node.name for node in nodes]
+    n = len(names)
+    index = dict(zip(names, range(n), strict=True))
+    if len(index) != n:
+        raise DuplicateServiceError(_first_repeat(names))
+    position = index.get
+    uniques: list[tuple[str, ...]] = []
+    dep_ids: list[tuple[int, ...]] = []
     forward = True  # every dependency registered before its dependent
     for i, node in enumerate(nodes):
-        unique = tuple(dict.fromkeys(node.dependencies))
-        ids: list[int] = []
-        for dep in unique:
-            j = index.get(dep)
-            if j is None:
-                if dep in off:
-                    raise DisabledDependencyError(dep, node.name)
-                raise UnknownDependencyError(dep, node.name)
-            ids.append(j)
-            users[j].append(i)
-            if j >= i:
+        unique = tuple(node.dependencies)
+        if len(unique) > 1 and len(set(unique)) < len(unique):
+            unique = tuple(dict.fromkeys(unique))
+        ids = tuple(map(position, unique))
+        if ids:
+            if None in ids:
+                _raise_missing(node.name, unique[ids.index(None)], disabled)
+            if forward and max(ids) >= i:  # type: ignore[operator,type-var]  # no None left
                 forward = False
-        deps[node.name] = unique
-        dep_ids.append(ids)
-    topo = range(len(names)) if forward else _topological(names, dep_ids, users)
+        uniques.append(unique)
+        dep_ids.append(ids)  # type: ignore[arg-type]  # no None left
+    users = None if forward else _users(dep_ids)
+    topo = range(n) if users is None else _topological(names, dep_ids, users)
     prio = [node.priority for node in nodes]
-    effective = prio.copy()
-    for i in reversed(topo):  # every dependent is seen before its dependencies
-        p = effective[i]
-        for j in dep_ids[i]:
-            if effective[j] < p:
-                effective[j] = p
-    order, wave = _sequential_order(dep_ids, users, effective, forward)
+    uniform = not n or min(prio) == max(prio)
+    effective = prio if uniform else _propagated(prio, dep_ids, topo)
+    priority = dict(zip(names, prio, strict=True))
+    if uniform and users is None:  # the start order is the registration order
+        order = tuple(names)
+        wave = dict(zip(names, _chain_lengths(dep_ids), strict=True))
+    else:
+        sequence, waves = _sequential_order(dep_ids, users, effective)
+        order = tuple(map(names.__getitem__, sequence))
+        wave = dict(zip(order, map(waves.__getitem__, sequence), strict=True))
     return Plan(
-        order=tuple(names[i] for i in order),
-        dependencies=deps,
-        dependents={names[j]: tuple(names[i] for i in users[j]) for j in range(len(names))},
-        priority=dict(zip(names, prio, strict=True)),
-        effective_priority=dict(zip(names, effective, strict=True)),
-        wave={names[i]: wave[i] for i in order},
+        order=order,
+        dependencies=dict(zip(names, uniques, strict=True)),
+        dependents=_dependents(names, dep_ids),
+        priority=priority,
+        effective_priority=priority.copy() if uniform else dict(zip(names, effective, strict=True)),
+        wave=wave,
         index=index,
     )
 
 
-def _topological(names: list[str], dep_ids: list[list[int]], users: list[list[int]]) -> list[int]:
+def _first_repeat(names: list[str]) -> str:
+    seen: set[str] = set()
+    for name in names:
+        if name in seen:
+            return name
+        seen.add(name)
+    raise ValueError("no name is repeated")
+
+
+def _raise_missing(name: str, dependency: str, disabled: Iterable[str]) -> NoReturn:
+    if dependency in set(disabled):
+        raise DisabledDependencyError(dependency, name)
+    raise UnknownDependencyError(dependency, name)
+
+
+def _users(dep_ids: list[tuple[int, ...]]) -> list[list[int]]:
+    """Each service's dependents, by index (for the general passes only)."""
+    users: list[list[int]] = [[] for _ in dep_ids]
+    for i, ids in enumerate(dep_ids):
+        for j in ids:
+            users[j].append(i)
+    return users
+
+
+def _dependents(names: list[str], dep_ids: list[tuple[int, ...]]) -> dict[str, tuple[str, ...]]:
+    users: list[list[str]] = [[] for _ in names]
+    for name, ids in zip(names, dep_ids, strict=True):
+        for j in ids:
+            users[j].append(name)
+    return dict(zip(names, map(tuple, users), strict=True))
+
+
+def _propagated(prio: list[int], dep_ids: list[tuple[int, ...]], topo: Sequence[int]) -> list[int]:
+    """Effective priorities: every dependent is seen before its dependencies."""
+    effective = prio.copy()
+    for i in reversed(topo):
+        p = effective[i]
+        for j in dep_ids[i]:
+            if effective[j] < p:
+                effective[j] = p
+    return effective
+
+
+def _chain_lengths(dep_ids: list[tuple[int, ...]]) -> list[int]:
+    """Waves of a single-level graph in registration (= dependency) order:
+    one more than the latest wave among a service's dependencies."""
+    wave: list[int] = []
+    of = wave.__getitem__
+    for ids in dep_ids:
+        wave.append(max(map(of, ids)) + 1 if ids else 0)
+    return wave
+
+
+def _topological(
+    names: list[str], dep_ids: list[tuple[int, ...]], users: list[list[int]]
+) -> list[int]:
     missing = [len(d) for d in dep_ids]
     topo = [i for i, count in enumerate(missing) if count == 0]
     for i in topo:  # Kahn's algorithm; the list is its own FIFO queue
@@ -152,7 +214,7 @@ def _topological(names: list[str], dep_ids: list[list[int]], users: list[list[in
     return topo
 
 
-def _find_cycle(names: list[str], dep_ids: list[list[int]], missing: list[int]) -> list[str]:
+def _find_cycle(names: list[str], dep_ids: list[tuple[int, ...]], missing: list[int]) -> list[str]:
     # Every node left over by Kahn's algorithm has a left-over dependency, so
     # following those from any left-over node must come back to a node seen
     # before: that is a cycle.
@@ -167,23 +229,24 @@ def _find_cycle(names: list[str], dep_ids: list[list[int]], missing: list[int]) 
 
 
 def _sequential_order(
-    dep_ids: list[list[int]], users: list[list[int]], effective: list[int], forward: bool
+    dep_ids: list[tuple[int, ...]], users: list[list[int]] | None, effective: list[int]
 ) -> tuple[list[int], list[int]]:
     """Start order (priority levels from the highest; within one, dependencies
     first and ties to the lowest index) and each service's wave.
 
-    ``forward``: every dependency has a lower index than its dependent, so
-    ascending index order within a level is already that order."""
+    ``users`` is None when every dependency has a lower index than its
+    dependent: ascending index order within a level is then already that
+    order."""
     levels: dict[int, list[int]] = {}
     for i, level in enumerate(effective):
         levels.setdefault(level, []).append(i)
-    missing = [] if forward else [len(d) for d in dep_ids]
+    missing = [] if users is None else [len(d) for d in dep_ids]
     order: list[int] = []
     wave = [0] * len(dep_ids)
     base = 0
     for level in sorted(levels, reverse=True):
         start = len(order)
-        if forward:
+        if users is None:
             order += levels[level]
         else:
             heap = [i for i in levels[level] if missing[i] == 0]  # ascending: a heap
