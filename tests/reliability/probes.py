@@ -110,6 +110,21 @@ def chain(
     return probes
 
 
+async def run_held(
+    orch: Orchestrator, log: Log, names: list[str], **faults: dict[str, Any]
+) -> tuple[dict[str, Probe], asyncio.Task[None], asyncio.Event]:
+    """:func:`chain` ``names``, hold the last one's startup on a gate and
+    start ``run()`` in a task; return once that startup has been entered
+    (everything before it has started). The gate is returned unopened."""
+    gate = asyncio.Event()
+    last = names[-1]
+    held = {**faults.get(last, {}), "start_gate": gate}
+    probes = chain(orch, log, names, **{**faults, last: held})
+    run = asyncio.create_task(orch.run())
+    await probes[last].entered_start.wait()
+    return probes, run, gate
+
+
 def calls(probes: dict[str, Probe]) -> dict[str, tuple[int, int]]:
     """name -> (startup() calls, shutdown() calls)."""
     return {n: (p.startups, p.shutdowns) for n, p in probes.items()}

@@ -11,7 +11,7 @@ import pytest
 
 from haraka_di import LifecycleState, Orchestrator, Service, StartupError
 
-from .probes import Log, calls, chain, handlers_restored, leftover_tasks
+from .probes import Log, calls, chain, handlers_restored, leftover_tasks, run_held
 
 NAMES = ["db", "cache", "api"]
 
@@ -19,11 +19,8 @@ NAMES = ["db", "cache", "api"]
 async def test_cancelling_the_task_running_run_rolls_back_and_propagates() -> None:
     log = Log()
     orch = Orchestrator()
-    gate = asyncio.Event()
     with handlers_restored():
-        probes = chain(orch, log, NAMES, api={"start_gate": gate})
-        run = asyncio.create_task(orch.run())
-        await probes["api"].entered_start.wait()
+        probes, run, _ = await run_held(orch, log, NAMES)
         run.cancel()
         with pytest.raises(asyncio.CancelledError):
             await run
@@ -52,11 +49,8 @@ async def test_cancelling_serve_shuts_down_in_order() -> None:
 async def test_shutdown_during_startup_from_another_task_rolls_back() -> None:
     log = Log()
     orch = Orchestrator()
-    gate = asyncio.Event()
     with handlers_restored():
-        probes = chain(orch, log, NAMES, api={"start_gate": gate})
-        run = asyncio.create_task(orch.run())
-        await probes["api"].entered_start.wait()
+        probes, run, _ = await run_held(orch, log, NAMES)
         await orch.shutdown()
         assert orch.state is LifecycleState.DESTROYED
         with pytest.raises(StartupError, match=r"^Startup interrupted by a shutdown request"):

@@ -16,7 +16,7 @@ from haraka_di import (
     UnknownServiceError,
 )
 
-from .probes import Log, Probe, calls, chain, handlers_restored, leftover_tasks
+from .probes import Log, Probe, calls, chain, handlers_restored, leftover_tasks, run_held
 
 NAMES = ["db", "api"]
 
@@ -44,11 +44,8 @@ async def test_run_twice_is_refused_and_changes_nothing() -> None:
 async def test_run_while_starting_is_refused() -> None:
     log = Log()
     orch = Orchestrator()
-    gate = asyncio.Event()
     with handlers_restored():
-        probes = chain(orch, log, NAMES, api={"start_gate": gate})
-        first = asyncio.create_task(orch.run())
-        await probes["api"].entered_start.wait()
+        probes, first, gate = await run_held(orch, log, NAMES)
         with pytest.raises(HarakaError, match="orchestrator is STARTING"):
             await orch.run()
         gate.set()

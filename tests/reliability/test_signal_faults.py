@@ -12,7 +12,7 @@ import pytest
 
 from haraka_di import LifecycleState, Orchestrator, ServiceState, StartupError
 
-from .probes import Log, calls, chain, handlers, handlers_restored, leftover_tasks
+from .probes import Log, calls, chain, handlers, handlers_restored, leftover_tasks, run_held
 
 NAMES = ["db", "cache", "api"]
 
@@ -28,12 +28,9 @@ def kill(sig: signal.Signals) -> None:
 async def test_signal_during_startup_rolls_back_what_started(sig: signal.Signals) -> None:
     log = Log()
     orch = Orchestrator()
-    gate = asyncio.Event()
     before = handlers()
     with handlers_restored():
-        probes = chain(orch, log, NAMES, api={"start_gate": gate})
-        run = asyncio.create_task(orch.run())
-        await probes["api"].entered_start.wait()
+        probes, run, _ = await run_held(orch, log, NAMES)
         assert handlers() != before  # the orchestrator's are installed
         kill(sig)
         with pytest.raises(StartupError) as info:
@@ -145,11 +142,8 @@ async def test_sigterm_and_sigint_back_to_back_force_the_shutdown() -> None:
 async def test_sigint_during_startup_then_sigterm_during_rollback_forces_it() -> None:
     log = Log()
     orch = Orchestrator(stop_timeout=60)
-    gate = asyncio.Event()
     with handlers_restored():
-        probes = chain(orch, log, NAMES, cache={"stop_fault": "hang"}, api={"start_gate": gate})
-        run = asyncio.create_task(orch.run())
-        await probes["api"].entered_start.wait()
+        probes, run, _ = await run_held(orch, log, NAMES, cache={"stop_fault": "hang"})
         kill(signal.SIGINT)
         await probes["cache"].entered_stop.wait()  # the rollback hangs here
         kill(signal.SIGTERM)
