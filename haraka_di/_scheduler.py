@@ -9,10 +9,11 @@ timeout; a step that ignores its cancellation is abandoned after
 A step reports its own outcome from inside its task, the moment its
 coroutine ends, and the run launches whatever that unblocks right there: a
 chain of services costs one event-loop iteration per link, and no scan or
-poll of what is in flight ever happens. (A done-callback on each task covers
-the one case a step cannot report itself: a task cancelled before its
-coroutine ever ran.) Outcomes are processed in the run's own context, never
-in a finishing step's.
+poll of what is in flight ever happens. Outcomes are processed in the run's
+own context, never in a finishing step's. The one end a step cannot report
+itself - its task cancelled before its coroutine ever ran - is found by
+whatever looks at the task next: an abort, the step's deadline, or, for a
+step with no timeout, a done-callback added for just that.
 
 Timeouts share one loop timer per run: deadlines go into a heap and only the
 earliest is armed with the event loop. A finished step's deadline is simply
@@ -156,12 +157,11 @@ class GraphRun:
 
     def _drain(self) -> None:
         self._draining = True
+        limit, ready = self._limit, self._ready
         try:
             while True:
                 while self._finished:
                     self._account(*self._finished.popleft())
-                limit = self._limit
-                ready = self._ready
                 while (
                     ready
                     and not self._aborted
@@ -231,7 +231,9 @@ class GraphRun:
             self._cancel(name)
             return
         timeout = 0.0 if self._hurried else self._timeout_of(name)
-        if timeout is not None:
+        if timeout is None:  # no deadline will ever look at this task
+            task.add_done_callback(functools.partial(self._unstarted_done, name))
+        else:
             when = launched + timeout
             self._deadline_of[name] = when
             heapq.heappush(self._deadlines, (when, self._rank[name], name))

@@ -112,9 +112,12 @@ async def test_a_chain_costs_one_loop_iteration_per_link() -> None:
     await orch.shutdown()
 
 
-async def test_a_step_cancelled_from_outside_before_it_ran_fails_instead_of_hanging() -> None:
-    # Such a task never runs its coroutine, so it cannot report itself; its
-    # deadline finds it done and reports it.
+@pytest.mark.parametrize("timeout", [0.2, None])
+async def test_a_step_cancelled_from_outside_before_it_ran_fails_instead_of_hanging(
+    timeout: float | None,
+) -> None:
+    # Such a task never runs its coroutine, so it cannot report itself: its
+    # deadline finds it done, or, with no timeout, its done-callback.
     run = GraphRun([["a"]], {}, max_concurrency=None, fail_fast=True, cancel_grace=1.0)
 
     async def step(name: str) -> None:
@@ -122,7 +125,7 @@ async def test_a_step_cancelled_from_outside_before_it_ran_fails_instead_of_hang
 
     finished: list[tuple[str, Outcome, BaseException | None]] = []
     runner = asyncio.create_task(
-        run.run(step, lambda name: 0.2, lambda n, o, e: finished.append((n, o, e)))
+        run.run(step, lambda name: timeout, lambda n, o, e: finished.append((n, o, e)))
     )
     await asyncio.sleep(0)  # the run has launched "a"; on 3.11 it has not begun yet
     (task,) = [t for t in asyncio.all_tasks() if t.get_name() == "haraka:a"]
