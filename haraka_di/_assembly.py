@@ -48,7 +48,7 @@ class Assembly:
         eff = effective(spec.provider)
         try:
             made = spec.provider()
-            if inspect.isawaitable(made):
+            if not isinstance(made, Service) and inspect.isawaitable(made):
                 made = await asyncio.wait_for(_awaited(made), timeout)
         except TimeoutError:
             message = f"building service {spec.name!r} did not finish within {timeout}s"

@@ -102,48 +102,63 @@ class Registry:
         for name in self.config:
             if name not in specs and name not in self.manual:
                 raise UnknownServiceError(name, [*specs, *self.manual])
+        by_class: dict[type[Service], _Settings] = {}
         for spec in graph.services:
-            self._add(spec.name, spec.cls, spec, None, spec.dependencies, defaults,
-                      entries, nodes, disabled)  # fmt: skip
+            conf = self.config.get(spec.name)
+            if conf is None:  # the usual case: nobody configure()d it, its class says all
+                settings = by_class.get(spec.cls)
+                if settings is None:
+                    settings = by_class[spec.cls] = _settings(_NO_CHANGES, None, spec.cls, defaults)
+            elif conf.get("enabled", True):
+                settings = _settings(conf, None, spec.cls, defaults)
+            else:
+                disabled.append(spec.name)
+                continue
+            _add(spec.name, spec, None, settings, spec.dependencies, conf, entries, nodes)
         for name, manual in self.manual.items():
             if name in entries or name in disabled:
                 raise DuplicateServiceError(name)
-            self._add(name, manual.service, None, manual, manual.dependencies, defaults,
-                      entries, nodes, disabled)  # fmt: skip
+            conf = self.config.get(name, _NO_CHANGES)
+            if not conf.get("enabled", True):
+                disabled.append(name)
+                continue
+            settings = _settings(conf, manual, manual.service, defaults)
+            _add(name, None, manual.service, settings, manual.dependencies, conf, entries, nodes)
         return make_plan(nodes, disabled), entries
 
-    def _add(
-        self,
-        name: str,
-        source: Service | type[Service],
-        spec: ServiceSpec | None,
-        manual: _Manual | None,
-        dependencies: tuple[str, ...],
-        defaults: dict[str, float | None],
-        entries: dict[str, Entry],
-        nodes: list[Node],
-        disabled: list[str],
-    ) -> None:
-        conf = self.config.get(name, _NO_CHANGES)
-        if not conf.get("enabled", True):
-            disabled.append(name)
-            return
-        priority = int(_setting("priority", conf, manual, source, 0))
-        entries[name] = Entry(
-            name,
-            manual.service if manual else None,
-            spec,
-            priority,
-            _setting("start_timeout", conf, manual, source, defaults["start_timeout"]),
-            _setting("stop_timeout", conf, manual, source, defaults["stop_timeout"]),
-            bool(source.ready_on_startup),
-        )
-        if "dependencies" in conf:
-            dependencies += tuple(conf["dependencies"])
-        nodes.append(Node(name, priority, dependencies))
+
+#: priority, start_timeout, stop_timeout, ready_on_startup
+_Settings = tuple[int, float | None, float | None, bool]
+
+
+def _add(
+    name: str,
+    spec: ServiceSpec | None,
+    service: Service | None,
+    settings: _Settings,
+    dependencies: tuple[str, ...],
+    conf: dict[str, Any] | None,
+    entries: dict[str, Entry],
+    nodes: list[Node],
+) -> None:
+    entries[name] = Entry(name, service, spec, *settings)
+    if conf and "dependencies" in conf:
+        dependencies += tuple(conf["dependencies"])
+    nodes.append(Node(name, settings[0], dependencies))
 
 
 _NO_CHANGES: dict[str, Any] = {}  # read only: what configure() said of an unnamed service
+
+
+def _settings(
+    conf: dict[str, Any], manual: _Manual | None, source: object, defaults: dict[str, float | None]
+) -> _Settings:
+    return (
+        int(_setting("priority", conf, manual, source, 0)),
+        _setting("start_timeout", conf, manual, source, defaults["start_timeout"]),
+        _setting("stop_timeout", conf, manual, source, defaults["stop_timeout"]),
+        bool(getattr(source, "ready_on_startup", True)),
+    )
 
 
 def _setting(
