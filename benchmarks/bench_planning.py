@@ -44,6 +44,15 @@ def make_container(n: int, edges: int, seed: int) -> Any:
     return container
 
 
+def read_injections(container: Any) -> list[tuple[Any, ...]]:
+    """The floor: touch what graph derivation must read (each provider's
+    injections), and derive nothing."""
+    return [
+        (p.provides, *p.args, *p.kwargs.values(), *p.attributes.values())
+        for p in container.providers.values()
+    ]
+
+
 class GcClock:
     """CPU seconds spent in the cyclic garbage collector (via gc.callbacks)."""
 
@@ -93,6 +102,8 @@ def main(argv: list[str] | None = None) -> None:
         [
             "services",
             "edges",
+            "floor ms",
+            "floor per 10x",
             "discover ms",
             "plan() ms",
             "us/service",
@@ -103,6 +114,7 @@ def main(argv: list[str] | None = None) -> None:
     )
     previous: tuple[int, float] | None = None
     previous_net: tuple[int, float] | None = None
+    previous_floor: tuple[int, float] | None = None
     for n in args.sizes:
         container = make_container(n, args.edges, args.seed)
         graph = discover(container, Runtime)
@@ -115,6 +127,11 @@ def main(argv: list[str] | None = None) -> None:
             discover(c, Runtime)
             return cpu_clock() - t0
 
+        def timed_floor(c: Any = container) -> float:
+            t0 = cpu_clock()
+            read_injections(c)
+            return cpu_clock() - t0
+
         def timed_plan(c: Any = container) -> tuple[float, float, int]:
             orch = Orchestrator(c)
             with GcClock() as collector:
@@ -124,12 +141,15 @@ def main(argv: list[str] | None = None) -> None:
             return spent, collector.spent, collector.full
 
         runs = max(args.repeat, min(20, 20000 // n))  # small sizes are cheap: more runs
+        floor = best(repeat(runs, timed_floor))
         d = best(repeat(runs, timed_discover))
         p, in_gc, full = min(repeat(runs, timed_plan))
         net = p - in_gc
         table.add(
             n,
             edges,
+            floor * 1000,
+            per_10x((n, floor), previous_floor),
             d * 1000,
             p * 1000,
             p / n * 1e6,
@@ -137,8 +157,12 @@ def main(argv: list[str] | None = None) -> None:
             f"{in_gc * 1000:.1f} ({full})",
             per_10x((n, net), previous_net),
         )
-        previous, previous_net = (n, p), (n, net)
+        previous, previous_net, previous_floor = (n, p), (n, net), (n, floor)
     table.note("target: <= 12x per 10x services (linear is 10x)")
+    table.note(
+        "floor: only reading every provider's injections (what any graph derivation must "
+        "read), deriving nothing: how this machine's caches make touching N objects grow"
+    )
     table.note(
         "GC: time in CPython's cyclic garbage collector during plan(), (full) = number of "
         "full collections; with 100k providers in the container, its generational "
