@@ -29,8 +29,9 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import functools
 import math
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable, Coroutine, Sequence
 from typing import Any
 
 from _common import Table, best, cpu_clock, fmt, header, ratio, repeat, reproduce
@@ -139,19 +140,28 @@ async def dependency_injector(n: int, chained: bool) -> Timing:
 Contender = Callable[[int, bool], Coroutine[Any, Any, Timing]]
 
 
-def measure(fn: Contender, n: int, chained: bool, times: int, budget: float = 20.0) -> Timing:
-    """Best start and best stop over ``times`` runs (fewer past ``budget`` s)."""
-    starts: list[float] = []
-    stops: list[float] = []
-    spent = 0.0
+Entry = tuple[str, Contender, bool]  # label, contender, chained
+
+
+def measure(
+    contenders: Sequence[Entry], n: int, times: int, budget: float = 20.0
+) -> dict[str, Timing]:
+    """Each contender's best start and best stop over ``times`` rounds (fewer
+    once it has spent ``budget`` s). A round runs every contender once, in
+    turn: this shared machine's speed drifts for seconds at a time, and
+    interleaving gives every contender the same fast and slow moments."""
+    starts: dict[str, list[float]] = {label: [] for label, _, _ in contenders}
+    stops: dict[str, list[float]] = {label: [] for label, _, _ in contenders}
+    spent = dict.fromkeys(starts, 0.0)
     for _ in range(times):
-        start, stop = repeat(1, lambda: asyncio.run(fn(n, chained)))[0]
-        starts.append(start)
-        stops.append(stop)
-        spent += start + stop
-        if spent > budget:
-            break
-    return best(starts), best(stops)
+        for label, fn, chained in contenders:
+            if spent[label] > budget:
+                continue
+            start, stop = repeat(1, functools.partial(asyncio.run, fn(n, chained)))[0]
+            starts[label].append(start)
+            stops[label].append(stop)
+            spent[label] += start + stop
+    return {label: (best(starts[label]), best(stops[label])) for label in starts}
 
 
 def exponent(points: list[tuple[int, float]]) -> float | None:
@@ -174,7 +184,7 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     header("overhead: start + stop N no-op services (CPU time of this process)")
 
-    contenders: list[tuple[str, Contender, bool]] = [
+    contenders: list[Entry] = [
         ("exit stack (floor)", exit_stack, False),
         ("asyncio.gather, a task per step", task_per_service, False),
         ("haraka_di use(), independent", haraka_use, False),
@@ -192,12 +202,14 @@ def main(argv: list[str] | None = None) -> None:
             f"N = {n:,} services (microseconds per service, best of {args.repeat})",
             ["contender", "start", "stop", "start+stop", "vs floor", "stop total s"],
         )
+        runnable = [c for c in contenders if c[1] is not dependency_injector or n <= cap[c[2]]]
+        timings = measure(runnable, n, args.repeat)
         floor_total: float | None = None
-        for label, fn, chained in contenders:
-            if fn is dependency_injector and n > cap[chained]:
+        for label, _, chained in contenders:
+            if label not in timings:
                 table.add(label, "-", "-", "-", "-", f"skipped (N > {cap[chained]:,})")
                 continue
-            start, stop = measure(fn, n, chained, args.repeat)
+            start, stop = timings[label]
             stop_points[label].append((n, stop))
             total = (start + stop) / n * 1e6
             if floor_total is None:
@@ -214,16 +226,17 @@ def main(argv: list[str] | None = None) -> None:
         done = {n for n, _ in stop_points[label]}
         for n in (top // 4, top // 2, top):
             if n >= 10 and n not in done:
-                stop_points[label].append((n, measure(dependency_injector, n, chained, 1)[1]))
+                timing = measure([(label, dependency_injector, chained)], n, 1)[label]
+                stop_points[label].append((n, timing[1]))
         stop_points[label].sort()
     # ... and sizes in between for the others (two points make a noisy fit).
     low, high = min(args.sizes), max(args.sizes)
     between = [n for n in (2 * low, 5 * low, 20 * low, 50 * low) if n < high]
-    for label, fn, chained in contenders:
-        if fn is dependency_injector:
-            continue
-        for n in between:
-            stop_points[label].append((n, measure(fn, n, chained, args.repeat)[1]))
+    ours = [c for c in contenders if c[1] is not dependency_injector]
+    for n in between:
+        for label, (_, stop) in measure(ours, n, args.repeat).items():
+            stop_points[label].append((n, stop))
+    for label, _, _ in ours:
         stop_points[label].sort()
     scaling = Table(
         "stop scaling: total stop time T(N), fitted T ~ N^k",
