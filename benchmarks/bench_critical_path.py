@@ -172,7 +172,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--services", type=int, default=200)
     parser.add_argument("--max-deps", type=int, default=3)
     parser.add_argument("--seed", type=int, default=7)
-    parser.add_argument("--repeat", type=int, default=5, help="runs of the concurrent ones")
+    parser.add_argument("--repeat", type=int, default=11, help="runs of the concurrent ones")
     args = parser.parse_args(argv)
     header("critical path: startup wall time / longest chain of start durations")
     graph = make_graph(args.services, args.max_deps, args.seed)
@@ -202,23 +202,31 @@ def main(argv: list[str] | None = None) -> None:
             "before 1st start ms",
         ],
     )
-    for label, fn, runs in contenders:
-        walls: list[float] = []
-        measured: list[float] = []
-        BEFORE_FIRST_START.clear()
-        for _ in range(runs):
+    # Rounds run every contender once, in turn (the sequential ones only in
+    # the first): this shared machine's speed drifts for seconds at a time,
+    # and interleaving gives every contender the same fast and slow moments.
+    walls: dict[str, list[float]] = {label: [] for label, _, _ in contenders}
+    measured: dict[str, list[float]] = {label: [] for label, _, _ in contenders}
+    firsts: dict[str, list[float]] = {label: [] for label, _, _ in contenders}
+    for round_ in range(max(runs for _, _, runs in contenders)):
+        for label, fn, runs in contenders:
+            if round_ >= runs:
+                continue
             took = [0.0] * len(graph[0])
-            walls.append(asyncio.run(fn(graph, took)))
-            measured.append(walls[-1] / critical_path((took, graph[1]))[0])
-        med = statistics.median(walls)
+            BEFORE_FIRST_START.clear()
+            walls[label].append(asyncio.run(fn(graph, took)))
+            measured[label].append(walls[label][-1] / critical_path((took, graph[1]))[0])
+            firsts[label] += BEFORE_FIRST_START
+    for label, _, runs in contenders:
+        med = statistics.median(walls[label])
         table.add(
             label,
             runs,
             med * 1000,
             f"{med / cp:.3f}",
-            f"{statistics.median(measured):.3f}",
-            f"{min(walls) / cp:.3f}",
-            statistics.median(BEFORE_FIRST_START) * 1000 if BEFORE_FIRST_START else "-",
+            f"{statistics.median(measured[label]):.3f}",
+            f"{min(walls[label]) / cp:.3f}",
+            statistics.median(firsts[label]) * 1000 if firsts[label] else "-",
         )
     table.note(f"nominal path: the longest chain of the requested durations ({cp * 1000:.1f} ms)")
     table.note(
