@@ -14,6 +14,7 @@ services should stay near 10x (linear); the target is <= 12x.
 from __future__ import annotations
 
 import argparse
+import functools
 import gc
 import math
 import random
@@ -76,6 +77,28 @@ class GcClock:
         gc.callbacks.remove(self)
 
 
+def timed_floor(container: Any) -> float:
+    t0 = cpu_clock()
+    read_injections(container)
+    return cpu_clock() - t0
+
+
+def timed_discover(container: Any) -> float:
+    t0 = cpu_clock()
+    discover(container, Runtime)
+    return cpu_clock() - t0
+
+
+def timed_plan(container: Any) -> tuple[float, float, int]:
+    """plan()'s CPU seconds, the part spent in the GC, and full collections."""
+    orch = Orchestrator(container)
+    with GcClock() as collector:
+        t0 = cpu_clock()
+        orch.plan()
+        spent = cpu_clock() - t0
+    return spent, collector.spent, collector.full
+
+
 def per_10x(now: tuple[int, float], before: tuple[int, float] | None) -> str:
     """Growth from ``before`` to ``now``, normalised to a 10x step in N."""
     if before is None:
@@ -98,7 +121,8 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     header("planning scale: container -> graph -> plan (CPU time of this process)")
     table = Table(
-        f"best of >= {args.repeat} runs; per 10x = growth of plan() time per 10x services",
+        f"best of >= {args.repeat} runs, sizes interleaved; "
+        "per 10x = growth of plan() time per 10x services",
         [
             "services",
             "edges",
@@ -112,45 +136,38 @@ def main(argv: list[str] | None = None) -> None:
             "per 10x excl. GC",
         ],
     )
+    containers = {n: make_container(n, args.edges, args.seed) for n in args.sizes}
+    edges = {}
+    for n, container in containers.items():
+        graph = discover(container, Runtime)
+        if len(graph.services) != n:
+            raise RuntimeError(f"discovered {len(graph.services)} services, expected {n}")
+        edges[n] = sum(len(s.dependencies) for s in graph.services)
+    # Rounds measure every size in turn: this shared machine's speed drifts
+    # for seconds at a time, and a growth factor compares sizes, so each size
+    # gets the same fast and slow moments. Small sizes are cheap: more runs.
+    floors: dict[int, list[float]] = {n: [] for n in args.sizes}
+    discovers: dict[int, list[float]] = {n: [] for n in args.sizes}
+    plans: dict[int, list[tuple[float, float, int]]] = {n: [] for n in args.sizes}
+    for _ in range(args.repeat):
+        for n, container in containers.items():
+            runs = max(1, min(20, 20000 // n) // args.repeat)
+            floors[n] += repeat(runs, functools.partial(timed_floor, container))
+            discovers[n] += repeat(runs, functools.partial(timed_discover, container))
+            plans[n] += repeat(runs, functools.partial(timed_plan, container))
     previous: tuple[int, float] | None = None
     previous_net: tuple[int, float] | None = None
     previous_floor: tuple[int, float] | None = None
     for n in args.sizes:
-        container = make_container(n, args.edges, args.seed)
-        graph = discover(container, Runtime)
-        edges = sum(len(s.dependencies) for s in graph.services)
-        if len(graph.services) != n:
-            raise RuntimeError(f"discovered {len(graph.services)} services, expected {n}")
-
-        def timed_discover(c: Any = container) -> float:
-            t0 = cpu_clock()
-            discover(c, Runtime)
-            return cpu_clock() - t0
-
-        def timed_floor(c: Any = container) -> float:
-            t0 = cpu_clock()
-            read_injections(c)
-            return cpu_clock() - t0
-
-        def timed_plan(c: Any = container) -> tuple[float, float, int]:
-            orch = Orchestrator(c)
-            with GcClock() as collector:
-                t0 = cpu_clock()
-                orch.plan()
-                spent = cpu_clock() - t0
-            return spent, collector.spent, collector.full
-
-        runs = max(args.repeat, min(20, 20000 // n))  # small sizes are cheap: more runs
-        floor = best(repeat(runs, timed_floor))
-        d = best(repeat(runs, timed_discover))
-        p, in_gc, full = min(repeat(runs, timed_plan))
+        floor = best(floors[n])
+        p, in_gc, full = min(plans[n])
         net = p - in_gc
         table.add(
             n,
-            edges,
+            edges[n],
             floor * 1000,
             per_10x((n, floor), previous_floor),
-            d * 1000,
+            best(discovers[n]) * 1000,
             p * 1000,
             p / n * 1e6,
             per_10x((n, p), previous),
