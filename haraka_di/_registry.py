@@ -105,24 +105,24 @@ class Registry:
         by_class: dict[type[Service], _Settings] = {}
         for spec in graph.services:
             conf = self.config.get(spec.name)
+            if _disabled(conf):
+                disabled.append(spec.name)
+                continue
             if conf is None:  # the usual case: nobody configure()d it, its class says all
                 settings = by_class.get(spec.cls)
                 if settings is None:
                     settings = by_class[spec.cls] = _settings(_NO_CHANGES, None, spec.cls, defaults)
-            elif conf.get("enabled", True):
-                settings = _settings(conf, None, spec.cls, defaults)
             else:
-                disabled.append(spec.name)
-                continue
+                settings = _settings(conf, None, spec.cls, defaults)
             _add(spec.name, spec, None, settings, spec.dependencies, conf, entries, nodes)
         for name, manual in self.manual.items():
             if name in entries or name in disabled:
                 raise DuplicateServiceError(name)
-            conf = self.config.get(name, _NO_CHANGES)
-            if not conf.get("enabled", True):
+            conf = self.config.get(name)
+            if _disabled(conf):
                 disabled.append(name)
                 continue
-            settings = _settings(conf, manual, manual.service, defaults)
+            settings = _settings(conf or _NO_CHANGES, manual, manual.service, defaults)
             _add(name, None, manual.service, settings, manual.dependencies, conf, entries, nodes)
         return make_plan(nodes, disabled), entries
 
@@ -148,6 +148,10 @@ def _add(
 
 
 _NO_CHANGES: dict[str, Any] = {}  # read only: what configure() said of an unnamed service
+
+
+def _disabled(conf: dict[str, Any] | None) -> bool:
+    return conf is not None and not conf.get("enabled", True)
 
 
 def _settings(

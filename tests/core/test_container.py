@@ -215,3 +215,29 @@ async def test_a_constructor_error_is_a_startup_error_naming_the_service() -> No
         await orch.run()
     assert isinstance(info.value.__cause__, ValueError)
     assert Svc.journal == []
+
+
+class Timed(Service):
+    priority = 3
+    start_timeout = 4.0
+
+
+class SameClass(containers.DeclarativeContainer):
+    a = providers.Singleton(Timed)
+    b = providers.Singleton(Timed)
+    c = providers.Singleton(Timed)
+    d = providers.Singleton(Timed)
+
+
+def test_services_of_one_class_are_configured_one_by_one() -> None:
+    # The registry reads a class's settings once for all its unconfigured
+    # services; a configure()d one must still get its own.
+    orchestrator = Orchestrator(SameClass, stop_timeout=7.0)
+    orchestrator.configure("b", priority=9, start_timeout=1.5)
+    orchestrator.configure("c", enabled=False)
+    orchestrator.configure("d", dependencies=["a"])
+    plan, entries, _ = orchestrator._collect()
+    assert plan.priority == {"a": 3, "b": 9, "d": 3}
+    assert {n: e.start_timeout for n, e in entries.items()} == {"a": 4.0, "b": 1.5, "d": 4.0}
+    assert {e.stop_timeout for e in entries.values()} == {7.0}
+    assert plan.dependencies == {"a": (), "b": (), "d": ("a",)}
