@@ -321,13 +321,22 @@ class GraphRun:
         if heap:
             self._arm(heap[0][0])
 
-    def _expire(self, name: str) -> None:
+    def _live(self, name: str) -> asyncio.Task[object] | None:
+        """``name``'s task if it is still running. A task already done here
+        was cancelled from outside before its coroutine ran (a step that ran
+        has reported itself): its end is reported now."""
         task = self._inflight.get(name)
         if task is None or task is _LAUNCHING:
-            return
-        if task.done():  # cancelled from outside before its coroutine ran
+            return None
+        if task.done():
             self._unstarted_done(name, task)
-        elif name not in self._begun:
+            return None
+        return task
+
+    def _expire(self, name: str) -> None:
+        if self._live(name) is None:
+            return
+        if name not in self._begun:
             # Cancelled before its first step, its coroutine would never run
             # (a stop would skip shutdown() entirely). Its first step is
             # already queued: let it begin, then expire it.
@@ -337,12 +346,9 @@ class GraphRun:
             self._cancel(name)
 
     def _cancel(self, name: str) -> None:
-        task = self._inflight.get(name)
-        if task is None or task is _LAUNCHING or name in self._cancelled:
+        task = self._live(name)
+        if task is None or name in self._cancelled:
             return  # (cancelled once already: its grace period is running)
-        if task.done():  # cancelled from outside before its coroutine ran
-            self._unstarted_done(name, task)
-            return
         self._cancelled.add(name)
         task.cancel()
         if name not in self._begun:
