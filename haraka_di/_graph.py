@@ -102,7 +102,7 @@ def discover(container: containers.Container, runtime_type: type) -> ContainerGr
             name = named(id(child))
             if name is not None:
                 found[name] = None
-            elif type(child) not in _PLAIN and providers.is_provider(child):
+            elif _is_provider(child):
                 for name in reach.of(child):
                     found[name] = None
         found.pop(spec.name, None)
