@@ -23,24 +23,12 @@ from typing import Any
 import yaml
 
 from ._graph import container_name
-from .exceptions import HarakaError
+from .exceptions import ConfigError
 
 __all__ = ["ConfigError", "Settings", "load_config", "parse_set"]
 
 SECTIONS = ("orchestrator", "services", "config")
 _INTERPOLATION = re.compile(r"\$(\$|\{([A-Za-z_][A-Za-z0-9_]*)(?::([^}]*))?\})")
-
-
-class ConfigError(HarakaError, ValueError):
-    """The configuration is invalid. ``str()`` is one line: where and what."""
-
-    def __init__(self, where: str, path: str, message: str) -> None:
-        self.where = where
-        self.path = path
-        self.problem = message
-        prefix = f"{where}: " if where else ""
-        key = f"{path}: " if path else ""
-        super().__init__(f"{prefix}{key}{message}")
 
 
 # -- option schemas -------------------------------------------------------------

@@ -30,12 +30,22 @@ __all__ = ["ContainerGraph", "ServiceSpec", "as_container", "discover", "effecti
 
 @dataclass(eq=False)
 class ServiceSpec:
-    """One service node found in a container."""
+    """One node found in a container: a Service (``cls`` is its class) or,
+    with ``kind == "Resource"``, a ``providers.Resource`` (``cls`` None)."""
 
     name: str
     provider: providers.Provider[Any]
-    cls: type[Service]
+    cls: type[Service] | None
     dependencies: tuple[str, ...] = ()
+    kind: str = "Service"
+
+    @property
+    def label(self) -> str:
+        """What it runs, for people: the Service class or the resource's initializer."""
+        if self.cls is not None:
+            return self.cls.__qualname__
+        made = getattr(effective(self.provider), "provides", None)
+        return str(getattr(made, "__qualname__", None) or type(made).__name__)
 
     @property
     def singleton(self) -> bool:

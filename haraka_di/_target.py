@@ -7,13 +7,9 @@ import os
 import sys
 from typing import Any
 
-from .exceptions import HarakaError
+from .exceptions import TargetError
 
 __all__ = ["TargetError", "load_target"]
-
-
-class TargetError(HarakaError, ValueError):
-    """TARGET does not name a container; ``str()`` is one line saying why."""
 
 
 def load_target(target: str, app_dir: str | None = ".") -> Any:

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 import uvicorn
 
 from ._service import LAST, LifecycleState, Service
+from .exceptions import ServeError
 
 if TYPE_CHECKING:
     from ._orchestrator import Orchestrator
@@ -89,10 +90,6 @@ class _LastError(logging.Handler):
 
     def emit(self, record: logging.LogRecord) -> None:
         self.message = record.getMessage().strip().splitlines()[-1][:300]
-
-
-class ServeError(RuntimeError):
-    """uvicorn stopped serving on its own (failed to bind, lifespan failed)."""
 
 
 class UvicornService(Service):

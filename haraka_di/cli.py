@@ -24,14 +24,14 @@ import traceback
 from collections.abc import Sequence
 from typing import Any
 
-from ._config import ConfigError, Settings, load_config
+from ._config import Settings, load_config
 from ._progress import Progress, StartedFilter, timeline
 from ._render import FORMATS, render
 from ._report import Event
 from ._service import LifecycleState
 from ._systemd import SystemdNotifier
-from ._target import TargetError, load_target
-from .exceptions import HarakaError, StartupError
+from ._target import load_target
+from .exceptions import ConfigError, HarakaError, StartupError, TargetError
 
 # What `haraka run` is built from is public here, for programs that run their
 # own orchestrator: the YAML loader (``load_config(path, ["config.x=1"])
@@ -212,7 +212,7 @@ async def _serve(orchestrator: Any, notifier: SystemdNotifier | None) -> int:
 def _graph(args: argparse.Namespace) -> int:
     orchestrator, settings = _prepare(args, USAGE_ERROR)
     plan = _plan(orchestrator)
-    classes = {s.name: s.cls.__qualname__ for s in orchestrator.graph().services}
+    classes = {s.name: s.label for s in orchestrator.graph().services}
     disabled = [n for n, o in settings.services.items() if o.get("enabled") is False]
     print(render(plan, args.format, classes, disabled))
     return 0

@@ -1,9 +1,11 @@
 """The exceptions haraka_di raises, one per real failure.
 
-Every exception derives from :class:`HarakaError`. Planning and lifecycle
-errors are also :class:`RuntimeError` (as the original API promised), lookup
-errors are also :class:`LookupError`, and readiness timeouts are also
-:class:`TimeoutError`, so existing ``except`` clauses keep working.
+Every public exception is defined here and derives from :class:`HarakaError`.
+Planning, lifecycle and lifecycle-misuse errors are also :class:`RuntimeError`
+(as the original API promised), lookup errors are also :class:`LookupError`,
+readiness timeouts are also :class:`TimeoutError`, and errors in what a user
+wrote (a configuration file, a CLI target) are also :class:`ValueError`, so
+existing ``except`` clauses keep working.
 """
 
 from __future__ import annotations
@@ -12,12 +14,16 @@ from collections.abc import Iterable, Mapping, Sequence
 
 __all__ = [
     "CircularDependencyError",
+    "ConfigError",
     "DisabledDependencyError",
     "DuplicateServiceError",
     "HarakaError",
+    "LifecycleError",
     "ReadinessTimeoutError",
+    "ServeError",
     "ShutdownError",
     "StartupError",
+    "TargetError",
     "UnknownDependencyError",
     "UnknownServiceError",
 ]
@@ -25,6 +31,12 @@ __all__ = [
 
 class HarakaError(Exception):
     """Base class of every error raised by haraka_di."""
+
+
+class LifecycleError(HarakaError, RuntimeError):
+    """A call the orchestrator's current state does not allow (``run()``
+    twice, ``use()`` after ``run()``, spawning a task while stopping); the
+    message says what is allowed instead. Nothing changed."""
 
 
 class CircularDependencyError(HarakaError, RuntimeError):
@@ -140,3 +152,25 @@ class ReadinessTimeoutError(HarakaError, TimeoutError):
         super().__init__(message)
         self.not_ready: tuple[str, ...] = tuple(not_ready)
         self.state = state
+
+
+class ServeError(HarakaError, RuntimeError):
+    """A managed server stopped serving on its own (failed to bind, its
+    app's lifespan failed): the message carries what the server logged."""
+
+
+class ConfigError(HarakaError, ValueError):
+    """The configuration is invalid. ``str()`` is one line: where and what
+    (``app.yaml:12: services.db.priority: expected an integer, got 'high'``)."""
+
+    def __init__(self, where: str, path: str, message: str) -> None:
+        self.where = where
+        self.path = path
+        self.problem = message
+        prefix = f"{where}: " if where else ""
+        key = f"{path}: " if path else ""
+        super().__init__(f"{prefix}{key}{message}")
+
+
+class TargetError(HarakaError, ValueError):
+    """A CLI TARGET does not name a container; ``str()`` is one line saying why."""
