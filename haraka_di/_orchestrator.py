@@ -79,11 +79,11 @@ class Orchestrator:
         self.drain_seconds = drain_seconds
         self.handle_signals = handle_signals
         self.cancel_grace = cancel_grace
-        self.runtime = Runtime(self)
         self.exit_code = 0
         self.docs_url: str | None = None
         self._registry = Registry()
         self._board = StateBoard(self._known_names)
+        self.runtime = Runtime(self, self._board)  # type: ignore[arg-type]
         self._steps = Steps(self._board)
         self._plan: Plan | None = None
         self._signals = SignalHandlers()
