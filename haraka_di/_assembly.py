@@ -3,7 +3,6 @@ undoing both when the orchestrator is done."""
 
 from __future__ import annotations
 
-import asyncio
 import inspect
 from typing import Any
 
@@ -12,15 +11,7 @@ from dependency_injector import providers
 from ._graph import ContainerGraph, ServiceSpec, effective
 from ._service import Service
 
-__all__ = ["Assembly", "BuildError"]
-
-
-class BuildError(Exception):
-    """Building service ``name`` from its provider failed (see __cause__)."""
-
-    def __init__(self, name: str, message: str) -> None:
-        super().__init__(message)
-        self.name = name
+__all__ = ["Assembly"]
 
 
 class Assembly:
@@ -41,25 +32,18 @@ class Assembly:
             singleton.reset()
             self._singletons.append(singleton)
 
-    async def build(self, spec: ServiceSpec, timeout: float | None = None) -> Service:
+    async def build(self, spec: ServiceSpec) -> Service:
         """Build ``spec``'s instance so that every later injection of that
         provider (by dependents, by routes) receives this same instance.
-        An async provider gets ``timeout`` seconds (None: no limit)."""
+
+        Raises what the provider raised, or TypeError when it built no
+        Service. The caller bounds the time (an async provider is awaited)."""
         eff = effective(spec.provider)
-        try:
-            made = spec.provider()
-            if not isinstance(made, Service) and inspect.isawaitable(made):
-                made = await asyncio.wait_for(_awaited(made), timeout)
-        except TimeoutError:
-            message = f"building service {spec.name!r} did not finish within {timeout}s"
-            raise BuildError(spec.name, message) from TimeoutError(message)
-        except Exception as exc:
-            raise BuildError(spec.name, f"building service {spec.name!r} failed: {exc!r}") from exc
+        made = spec.provider()
+        if not isinstance(made, Service) and inspect.isawaitable(made):
+            made = await made
         if not isinstance(made, Service):
-            raise BuildError(
-                spec.name,
-                f"provider of {spec.name!r} promised a Service but built {made!r}",
-            )
+            raise TypeError(f"provider of {spec.name!r} promised a Service but built {made!r}")
         if isinstance(eff, providers.BaseSingleton):
             self._singletons.append(eff)
         elif not isinstance(eff, providers.Object):
@@ -75,7 +59,3 @@ class Assembly:
             singleton.reset()
         self._overridden.clear()
         self._singletons.clear()
-
-
-async def _awaited(awaitable: Any) -> Any:
-    return await awaitable

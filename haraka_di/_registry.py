@@ -1,41 +1,25 @@
 """What is registered before ``run()``: services given to ``use()`` and the
-per-service overrides given to ``configure()``; turned into a plan and the
-run's bookkeeping entries."""
+per-node overrides given to ``configure()``; turned into a plan and one run
+record per node."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
 from ._graph import ContainerGraph, ServiceSpec
+from ._options import SERVICE_OPTIONS, check
 from ._plan import Node, Plan, make_plan
-from ._service import Service, ServiceState
+from ._record import Record
+from ._service import Service
+from ._units import Unit
 from .exceptions import DuplicateServiceError, UnknownServiceError
 
-__all__ = ["CONFIGURABLE", "Entry", "Registry"]
+__all__ = ["MakeUnit", "Registry"]
 
-CONFIGURABLE = frozenset({"priority", "start_timeout", "stop_timeout", "enabled", "dependencies"})
-
-
-@dataclass(eq=False)
-class Entry:
-    """Bookkeeping for one service during a run."""
-
-    name: str
-    service: Service | None
-    spec: ServiceSpec | None
-    priority: int
-    start_timeout: float | None
-    stop_timeout: float | None
-    ready_on_startup: bool
-    state: ServiceState = ServiceState.PENDING
-    declared_ready: bool = False
-    start_offset: float | None = None
-    start_duration: float | None = None
-    stop_duration: float | None = None
-    error: BaseException | None = None
-    stop_t0: float = 0.0  # perf_counter() when its stop began
+#: Makes a node's unit: from its container spec, or from a ``use()``d instance.
+MakeUnit = Callable[[str, "ServiceSpec | None", "Service | None"], Unit]
 
 
 @dataclass(eq=False)
@@ -71,6 +55,8 @@ class Registry:
             raise TypeError(
                 f"dependencies must be a list of names, got the string {dependencies!r}"
             )
+        given = {"priority": priority, "start_timeout": start_timeout, "stop_timeout": stop_timeout}
+        check(SERVICE_OPTIONS, given, "use()", skip_none=True)
         if service.name in self.manual:
             raise DuplicateServiceError(service.name)
         self.manual[service.name] = _Manual(
@@ -78,31 +64,26 @@ class Registry:
         )
 
     def configure(self, name: str, changes: dict[str, Any]) -> None:
-        unknown = set(changes) - CONFIGURABLE
-        if unknown:
-            raise TypeError(
-                f"configure() got unknown option(s) {sorted(unknown)}; "
-                f"known: {sorted(CONFIGURABLE)}"
-            )
+        check(SERVICE_OPTIONS, changes, "configure()")
         self.config.setdefault(name, {}).update(changes)
 
     def collect(
-        self, graph: ContainerGraph, defaults: dict[str, float | None]
-    ) -> tuple[Plan, dict[str, Entry]]:
-        """Plan the container's services plus the ``use()`` ones.
+        self, graph: ContainerGraph, defaults: dict[str, float | None], make_unit: MakeUnit
+    ) -> tuple[Plan, dict[str, Record]]:
+        """Plan the container's nodes plus the ``use()`` ones; one record each.
 
         ``defaults`` holds the orchestrator's ``start_timeout`` and
         ``stop_timeout``. Raises the planning errors, and UnknownServiceError
         for a ``configure()`` of a name nothing registers.
         """
-        entries: dict[str, Entry] = {}
+        entries: dict[str, Record] = {}
         nodes: list[Node] = []
         disabled: list[str] = []
         specs = {s.name: s for s in graph.services}
         for name in self.config:
             if name not in specs and name not in self.manual:
                 raise UnknownServiceError(name, [*specs, *self.manual])
-        by_class: dict[type[Service], _Settings] = {}
+        by_class: dict[type[Service] | None, _Settings] = {}
         for spec in graph.services:
             conf = self.config.get(spec.name)
             if _disabled(conf):
@@ -114,7 +95,8 @@ class Registry:
                     settings = by_class[spec.cls] = _settings(_NO_CHANGES, None, spec.cls, defaults)
             else:
                 settings = _settings(conf, None, spec.cls, defaults)
-            _add(spec.name, spec, None, settings, spec.dependencies, conf, entries, nodes)
+            unit = make_unit(spec.name, spec, None)
+            _add(spec.name, unit, settings, spec.dependencies, conf, entries, nodes)
         for name, manual in self.manual.items():
             if name in entries or name in disabled:
                 raise DuplicateServiceError(name)
@@ -123,7 +105,8 @@ class Registry:
                 disabled.append(name)
                 continue
             settings = _settings(conf or _NO_CHANGES, manual, manual.service, defaults)
-            _add(name, None, manual.service, settings, manual.dependencies, conf, entries, nodes)
+            unit = make_unit(name, None, manual.service)
+            _add(name, unit, settings, manual.dependencies, conf, entries, nodes)
         return make_plan(nodes, disabled), entries
 
 
@@ -133,15 +116,14 @@ _Settings = tuple[int, float | None, float | None, bool]
 
 def _add(
     name: str,
-    spec: ServiceSpec | None,
-    service: Service | None,
+    unit: Unit,
     settings: _Settings,
     dependencies: tuple[str, ...],
     conf: dict[str, Any] | None,
-    entries: dict[str, Entry],
+    entries: dict[str, Record],
     nodes: list[Node],
 ) -> None:
-    entries[name] = Entry(name, service, spec, *settings)
+    entries[name] = Record(name, unit, *settings)
     if conf and "dependencies" in conf:
         dependencies += tuple(conf["dependencies"])
     nodes.append(Node(name, settings[0], dependencies))

@@ -28,6 +28,7 @@ class ServiceReport:
     error: str | None = None
     crashes: int = 0
     restarts: int = 0
+    kind: str = "Service"  # or "Resource": a providers.Resource node
 
     def as_dict(self) -> dict[str, Any]:
         """JSON-ready: enums become their values."""

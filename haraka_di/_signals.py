@@ -1,10 +1,17 @@
-"""SIGINT/SIGTERM through ``loop.add_signal_handler``, restored afterwards.
+"""SIGINT/SIGTERM for the length of a ``with`` block: :func:`capture_signals`.
 
-A loop has one handler per signal, so every orchestrator running on a loop
-shares one: the first to install it saves what was there (a Python handler,
-or another ``loop.add_signal_handler`` callback), each signal goes to every
-orchestrator still registered, and the last to leave puts back what was
-saved, in whatever order they stop.
+Installed with :func:`signal.signal` and put back the same way; no private
+part of asyncio is touched. The handler hands each signal to the loop that
+asked for it with ``call_soon_threadsafe``, so the callback runs in the loop
+like any other callback.
+
+A process has one handler per signal, so every capture in the process
+shares one: the first saves what was there, each signal goes to every
+capture still open, and the last to close puts back what was saved, in
+whatever order they close. A callback someone added with
+``loop.add_signal_handler`` keeps working underneath (asyncio is woken
+through its own wakeup fd): it receives the signals too, and nothing of it
+needs putting back.
 """
 
 from __future__ import annotations
@@ -13,11 +20,11 @@ import asyncio
 import logging
 import signal
 import threading
-import weakref
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import Any
 
-__all__ = ["SIGNALS", "SignalHandlers"]
+__all__ = ["SIGNALS", "capture_signals"]
 
 log = logging.getLogger("haraka_di")
 
@@ -25,95 +32,40 @@ SIGNALS: tuple[signal.Signals, ...] = (signal.SIGINT, signal.SIGTERM)
 
 Callback = Callable[[signal.Signals], None]
 
-
-class _LoopHandlers:
-    """The handlers installed on one loop, and who listens to them."""
-
-    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
-        self.loop = loop
-        self.callbacks: list[Callback] = []
-        self.previous: dict[signal.Signals, Any] = {}  # Python-level handlers
-        self.previous_loop: dict[signal.Signals, asyncio.Handle] = {}  # loop-level ones
-
-    def install(self) -> bool:
-        loop = self.loop
-        for sig in SIGNALS:
-            previous = signal.getsignal(sig)
-            # (asyncio keeps no public list: a handler someone added with
-            # loop.add_signal_handler before us is found this way, or lost)
-            before = getattr(loop, "_signal_handlers", {}).get(sig)
-            try:
-                loop.add_signal_handler(sig, self.dispatch, sig)
-            except (NotImplementedError, RuntimeError, ValueError) as exc:
-                log.debug("cannot handle %s here (%s)", sig.name, exc)
-                self.uninstall()
-                return False
-            self.previous[sig] = previous
-            if isinstance(before, asyncio.Handle):
-                self.previous_loop[sig] = before
-        return True
-
-    def dispatch(self, sig: signal.Signals) -> None:
-        for callback in list(self.callbacks):
-            callback(sig)
-
-    def uninstall(self) -> None:
-        loop = self.loop
-        for sig, previous in self.previous.items():
-            if not loop.is_closed():
-                loop.remove_signal_handler(sig)
-            before = self.previous_loop.get(sig)
-            callback = getattr(before, "_callback", None)
-            if before is not None and not before.cancelled() and callback is not None:
-                loop.add_signal_handler(sig, callback, *getattr(before, "_args", ()))
-            elif previous is not None:
-                signal.signal(sig, previous)
-        self.previous.clear()
-        self.previous_loop.clear()
+_open: list[tuple[asyncio.AbstractEventLoop, Callback]] = []
+_saved: dict[signal.Signals, Any] = {}
 
 
-_by_loop: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _LoopHandlers] = (
-    weakref.WeakKeyDictionary()
-)
+def _dispatch(signum: int, frame: object) -> None:
+    sig = signal.Signals(signum)
+    for loop, callback in list(_open):
+        if not loop.is_closed():
+            loop.call_soon_threadsafe(callback, sig)
 
 
-class SignalHandlers:
-    """Installs a callback for SIGINT and SIGTERM and puts back what was there.
+@contextmanager
+def capture_signals(callback: Callback) -> Iterator[bool]:
+    """Route SIGINT and SIGTERM to ``callback(sig)`` on the running loop for
+    the block; yields whether they were captured.
 
-    Installs nothing off the main thread or on a loop without signal support
-    (``install()`` returns False); the caller then relies on whoever owns the
-    process's signals (an ASGI server, a test runner).
+    Captures nothing off the main thread (Python delivers signals to the
+    main thread only); the caller then relies on whoever owns the process's
+    signals (an ASGI server, a test runner).
     """
-
-    def __init__(self) -> None:
-        self._shared: _LoopHandlers | None = None
-        self._callback: Callback | None = None
-
-    def install(self, callback: Callback) -> bool:
-        if self._shared is not None:
-            return True
-        if threading.current_thread() is not threading.main_thread():
-            log.debug("not on the main thread: signal handlers not installed")
-            return False
-        loop = asyncio.get_running_loop()
-        shared = _by_loop.get(loop)
-        if shared is None:
-            shared = _LoopHandlers(loop)
-            if not shared.install():
-                return False
-            _by_loop[loop] = shared
-        shared.callbacks.append(callback)
-        self._shared, self._callback = shared, callback
-        return True
-
-    def restore(self) -> None:
-        shared, self._shared = self._shared, None
-        if shared is None:
-            return
-        if self._callback in shared.callbacks:
-            shared.callbacks.remove(self._callback)
-        self._callback = None
-        if not shared.callbacks:
-            if _by_loop.get(shared.loop) is shared:
-                del _by_loop[shared.loop]
-            shared.uninstall()
+    if threading.current_thread() is not threading.main_thread():
+        log.debug("not on the main thread: signal handlers not installed")
+        yield False
+        return
+    entry = (asyncio.get_running_loop(), callback)
+    if not _open:
+        for sig in SIGNALS:
+            _saved[sig] = signal.signal(sig, _dispatch)
+    _open.append(entry)
+    try:
+        yield True
+    finally:
+        _open.remove(entry)
+        if not _open:
+            for sig, previous in _saved.items():
+                signal.signal(sig, signal.SIG_DFL if previous is None else previous)
+            _saved.clear()

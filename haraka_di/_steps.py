@@ -1,5 +1,10 @@
-"""The per-service work of a run: start one service, stop one service, and
-record how each went (states, timings, errors) on the state board."""
+"""The per-node steps of a run: start one node, stop one node, and write
+how each went (state, timings, failure) into its record.
+
+One stop path: the stop step of a stop run and the late stop of a start
+that finished after it was abandoned both go through :meth:`Steps.stop`
+and :meth:`Steps.stopped`.
+"""
 
 from __future__ import annotations
 
@@ -7,153 +12,139 @@ import asyncio
 import functools
 import logging
 import time
-from collections.abc import Awaitable, Iterable, Mapping
+from collections.abc import Awaitable, Callable
 from typing import Any
 
-from ._plan import Plan
-from ._registry import Entry
+from ._record import Board, Record
 from ._scheduler import GraphRun, Outcome
 from ._service import ServiceState
-from ._states import StateBoard
-from ._tasks import current_service
 
-__all__ = ["Steps", "as_exception", "awaited", "describe", "graph_run"]
+__all__ = ["Steps", "as_exception", "awaited", "describe"]
 
 log = logging.getLogger("haraka_di")
 
 
 class Steps:
-    """Start and stop steps for :class:`~haraka_di._scheduler.GraphRun`."""
+    """Start and stop steps for :class:`~haraka_di._scheduler.GraphRun`.
 
-    def __init__(self, board: StateBoard) -> None:
+    ``forced()`` says whether the shutdown is being forced (a stop cut
+    short then says so). Each node that starts is appended to ``started``,
+    in the order their starts returned: the record of exactly what started.
+    """
+
+    def __init__(self, board: Board, forced: Callable[[], bool]) -> None:
         self.board = board
         self.t0 = 0.0
-        self.forced = False  # a forced shutdown cuts stops short: say so
+        self.started: list[str] = []
         self.stop_errors: dict[str, Exception] = {}
+        self._forced = forced
         self._late_stops: set[asyncio.Task[None]] = set()
 
     # -- start -------------------------------------------------------------------
 
     async def start(self, name: str) -> None:
-        entry = self.board.entries[name]
-        entry.start_offset = time.perf_counter() - self.t0
-        self.board.set_state(entry, ServiceState.STARTING)
+        record = self.board.records[name]
+        record.start_offset = time.perf_counter() - self.t0
+        record.task = asyncio.current_task()
+        self.board.set_state(record, ServiceState.STARTING)
         log.debug("starting %s", name)
-        service = entry.service
-        assert service is not None  # built before any start
-        current_service.set(name)  # tasks it spawns are counted as its own
-        await service.startup()
+        await record.unit.start()
 
-    def started(self, name: str, outcome: Outcome, error: BaseException | None) -> None:
-        entry = self.board.entries[name]
-        if entry.start_offset is not None:
-            entry.start_duration = time.perf_counter() - self.t0 - entry.start_offset
+    def on_started(self, name: str, outcome: Outcome, error: BaseException | None) -> None:
+        record = self.board.records[name]
+        if record.start_offset is not None:
+            record.start_duration = time.perf_counter() - self.t0 - record.start_offset
         if outcome is Outcome.DONE:
-            if entry.ready_on_startup:
-                entry.declared_ready = True
-            ready = entry.declared_ready
-            log.info("started %s in %.1f ms", name, (entry.start_duration or 0) * 1000)
-            self.board.set_state(entry, ServiceState.READY if ready else ServiceState.STARTED)
+            record.task = None
+            self.started.append(name)
+            if record.ready_on_startup:
+                record.declared_ready = True
+            log.info("started %s in %.1f ms", name, (record.start_duration or 0) * 1000)
+            ready = record.declared_ready
+            self.board.set_state(record, ServiceState.READY if ready else ServiceState.STARTED)
             return
+        if outcome is not Outcome.ABANDONED:
+            record.task = None  # it has ended: nothing can start late
         if outcome is Outcome.CANCELLED:
             log.info("start of %s cancelled", name)
-            self.board.set_state(entry, ServiceState.STOPPED)
+            self.board.set_state(record, ServiceState.STOPPED)
             return
         if outcome is Outcome.TIMED_OUT or outcome is Outcome.ABANDONED:
+            what = (
+                f"building service {name!r} did not finish"
+                if record.unit.building
+                else f"service {name!r} did not start"
+            )
             error = TimeoutError(
-                f"service {name!r} did not start within {entry.start_timeout}s"
+                f"{what} within {record.start_timeout}s"
                 + (" and ignored its cancellation" if outcome is Outcome.ABANDONED else "")
             )
-        entry.error = error
+        record.error = error
         log.error("service %s failed to start: %r", name, error)
-        self.board.set_state(entry, ServiceState.FAILED, error)
+        self.board.set_state(record, ServiceState.FAILED, error)
 
     def start_timeout_of(self, name: str) -> float | None:
-        return self.board.entries[name].start_timeout
+        return self.board.records[name].start_timeout
 
     def watch_abandoned(self, run: GraphRun) -> None:
         """A start abandoned for ignoring its cancellation may still return
-        later: that service is then running, so it is stopped as soon as it
+        later: that node is then running, so it is stopped as soon as it
         does (it counted as failed; nothing else would stop it)."""
-        for task in run.abandoned:
-            name = task.get_name().removeprefix("haraka:")
-            if name in self.board.entries:
-                task.add_done_callback(functools.partial(self._late_start, name))
+        for record in self.board.records.values():
+            if record.task is not None and record.task in run.abandoned:
+                record.task.add_done_callback(functools.partial(self._late_start, record))
 
-    def _late_start(self, name: str, task: asyncio.Task[Any]) -> None:
+    def _late_start(self, record: Record, task: asyncio.Task[Any]) -> None:
+        record.task = None
         if task.cancelled() or task.exception() is not None:
             return
-        log.warning("service %s finished starting after it was abandoned: stopping it", name)
+        log.warning("service %s finished starting after it was abandoned: stopping it", record.name)
         late = asyncio.get_running_loop().create_task(
-            self._late_stop(self.board.entries[name]), name=f"haraka:late-stop:{name}"
+            self._late_stop(record.name), name=f"haraka:late-stop:{record.name}"
         )
         self._late_stops.add(late)
         late.add_done_callback(self._late_stops.discard)
 
-    async def _late_stop(self, entry: Entry) -> None:
-        assert entry.service is not None
+    async def _late_stop(self, name: str) -> None:
+        timeout = self.board.records[name].stop_timeout
         try:
-            await asyncio.wait_for(awaited(entry.service.shutdown()), entry.stop_timeout)
-        except BaseException as exc:  # nobody awaits this task: log, never raise
-            log.error("late stop of service %s failed: %r", entry.name, exc)
+            await asyncio.wait_for(awaited(self.stop(name)), timeout)
+        except TimeoutError:
+            self.stopped(name, Outcome.TIMED_OUT, None)
+        except BaseException as exc:  # nobody awaits this task: record and log, never raise
+            self.stopped(name, Outcome.FAILED, exc)
         else:
-            log.info("stopped %s (late)", entry.name)
+            self.stopped(name, Outcome.DONE, None)
 
     # -- stop ----------------------------------------------------------------------
 
     async def stop(self, name: str) -> None:
-        entry = self.board.entries[name]
-        entry.stop_t0 = time.perf_counter()
-        self.board.set_state(entry, ServiceState.STOPPING)
+        record = self.board.records[name]
+        record.stop_t0 = time.perf_counter()
+        self.board.set_state(record, ServiceState.STOPPING)
         log.debug("stopping %s", name)
-        assert entry.service is not None
-        await entry.service.shutdown()
+        await record.unit.stop()
+
+    def on_stopped(self, name: str, outcome: Outcome, error: BaseException | None) -> None:
+        self.stopped(name, outcome, error)
 
     def stopped(self, name: str, outcome: Outcome, error: BaseException | None) -> None:
-        entry = self.board.entries[name]
-        entry.stop_duration = time.perf_counter() - entry.stop_t0
+        record = self.board.records[name]
+        record.stop_duration = time.perf_counter() - record.stop_t0
         if outcome is Outcome.DONE:
             log.info("stopped %s", name)
-            self.board.set_state(entry, ServiceState.STOPPED)
+            self.board.set_state(record, ServiceState.STOPPED)
             return
         if error is None:
-            why = "a forced shutdown" if self.forced else f"its {entry.stop_timeout}s timeout"
+            why = "a forced shutdown" if self._forced() else f"its {record.stop_timeout}s timeout"
             error = TimeoutError(f"stop of service {name!r} was cut short by {why}")
         self.stop_errors[name] = as_exception(error)
-        entry.error = error
+        record.error = error
         log.error("service %s failed to stop: %r", name, error)
-        self.board.set_state(entry, ServiceState.FAILED, error)
+        self.board.set_state(record, ServiceState.FAILED, error)
 
     def stop_timeout_of(self, name: str) -> float | None:
-        return self.board.entries[name].stop_timeout
-
-
-def graph_run(
-    plan: Plan,
-    names: Iterable[str],
-    waits_for: Mapping[str, Iterable[str]],
-    *,
-    fail_fast: bool,
-    max_concurrency: int | None,
-    cancel_grace: float,
-) -> GraphRun:
-    """A GraphRun over ``names`` (in plan or reverse-plan order), grouped by
-    effective priority level."""
-    groups: list[list[str]] = []
-    level: int | None = None
-    for name in names:
-        p = plan.effective_priority[name]
-        if p != level:
-            groups.append([])
-            level = p
-        groups[-1].append(name)
-    return GraphRun(
-        groups,
-        waits_for,
-        max_concurrency=max_concurrency,
-        fail_fast=fail_fast,
-        cancel_grace=cancel_grace,
-    )
+        return self.board.records[name].stop_timeout
 
 
 def as_exception(error: BaseException) -> Exception:
@@ -170,8 +161,9 @@ def describe(name: str, error: BaseException) -> str:
 
 
 async def awaited(awaitable: Awaitable[Any]) -> Any:
+    """Await ``awaitable`` in a task: a KeyboardInterrupt or SystemExit it
+    raises would tear through the event loop, so it becomes an Exception."""
     try:
         return await awaitable
     except (KeyboardInterrupt, SystemExit) as exc:
-        # Raised out of a task, these would tear through the event loop.
         raise as_exception(exc) from exc

@@ -16,6 +16,7 @@ import socket
 from collections.abc import Mapping
 from typing import Any
 
+from ._record import STARTED
 from ._report import Event
 from ._service import LifecycleState, ServiceState
 
@@ -55,7 +56,6 @@ def watchdog_interval(environ: Mapping[str, str] | None = None) -> float | None:
     return int(usec) / 1_000_000 / 2
 
 
-_UP = (ServiceState.STARTED, ServiceState.READY)
 _DOWN = (LifecycleState.STOPPING, LifecycleState.DESTROYED)
 
 
@@ -106,7 +106,7 @@ class SystemdNotifier:
             return
         if event.state is ServiceState.STARTING:
             self.send(f"STATUS=Starting {event.service} ({self._progress()})")
-        elif event.state in _UP and event.lifecycle is LifecycleState.STARTING:
+        elif event.state in STARTED and event.lifecycle is LifecycleState.STARTING:
             self._started.add(event.service)
             self.send(f"STATUS=Started {event.service} ({self._progress()})")
         elif event.state is ServiceState.STOPPING:

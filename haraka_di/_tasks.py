@@ -27,6 +27,8 @@ from collections.abc import Awaitable, Callable
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from .exceptions import LifecycleError
+
 __all__ = [
     "RESTART_POLICIES",
     "RestartPolicy",
@@ -152,7 +154,7 @@ class Supervisor:
         self, fn: TaskFactory | Awaitable[Any], name: str | None, restart: str | RestartPolicy
     ) -> asyncio.Task[Any]:
         if self._closing:
-            raise RuntimeError("cannot spawn a task: the orchestrator is shutting down")
+            raise LifecycleError("cannot spawn a task: the orchestrator is shutting down")
         if inspect.isawaitable(fn):
             if restart not in ("never", "ignore"):
                 raise ValueError(

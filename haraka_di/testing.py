@@ -20,6 +20,7 @@ from dependency_injector import providers
 
 from ._graph import as_container
 from ._orchestrator import Orchestrator
+from ._record import STARTED
 from ._report import Event
 from ._service import Service, ServiceState
 from .exceptions import UnknownServiceError
@@ -34,7 +35,7 @@ __all__ = [
     "run_services",
 ]
 
-_STARTED = frozenset({ServiceState.STARTED, ServiceState.READY})
+_STARTED = STARTED
 
 
 @asynccontextmanager

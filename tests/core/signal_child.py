@@ -42,6 +42,7 @@ async def main(mode: str) -> int:
     orch.use(Step("cache", slow_stop=mode == "force"), dependencies=["db"])
     orch.use(Step("api", hang_start=mode == "startup"), dependencies=["cache"])
     before = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM)}
+    orch.subscribe(lambda e: e.service is None and e.lifecycle.name == "RUNNING" and say("running"))
     try:
         status = await orch.serve()
     except StartupError as exc:

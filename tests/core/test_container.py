@@ -214,7 +214,9 @@ async def test_a_constructor_error_is_a_startup_error_naming_the_service() -> No
     with pytest.raises(StartupError, match=r"'broken'.*no dsn configured") as info:
         await orch.run()
     assert isinstance(info.value.__cause__, ValueError)
-    assert Svc.journal == []
+    # Each service is built inside its own start, so an independent one may
+    # have started already: whatever started was stopped again.
+    assert Svc.journal in ([], ["start ok", "stop ok"])
 
 
 class Timed(Service):

@@ -21,7 +21,7 @@ def start_child(mode: str) -> childproc.Child:
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
 def test_signal_stops_gracefully_in_reverse_order_and_exits_0(sig: signal.Signals) -> None:
     child = start_child("normal")
-    child.wait_for("started api")
+    child.wait_for("running")  # ("started api" is printed while still STARTING)
     child.send(sig)
     assert child.finish() == 0, child.stderr
     stops = [line for line in child.lines if line.startswith("stopped ")]
@@ -31,7 +31,7 @@ def test_signal_stops_gracefully_in_reverse_order_and_exits_0(sig: signal.Signal
 
 def test_second_signal_forces_the_stop_and_exits_128_plus_signum() -> None:
     child = start_child("force")
-    child.wait_for("started api")
+    child.wait_for("running")
     child.send(signal.SIGTERM)
     child.wait_for("stopping cache")  # cache's stop hangs for 60 s
     child.send(signal.SIGINT)

@@ -8,7 +8,6 @@ from dependency_injector import providers
 from haraka_di import (
     LifecycleState,
     Orchestrator,
-    Runtime,
     Service,
     StartupError,
     UnknownServiceError,
@@ -119,7 +118,7 @@ async def test_overrides_are_reset_when_startup_fails() -> None:
 async def test_singletons_built_before_the_overrides_do_not_leak_in() -> None:
     journal = Journal()
     container = application(journal)
-    container.runtime.override(providers.Object(Runtime(Orchestrator())))
+    container.runtime.override(providers.Object(Orchestrator().runtime))
     early_api = container.api()  # built with the real database
     container.runtime.reset_override()
     fake = FakeDatabase(journal)

@@ -1,0 +1,84 @@
+"""What a node does when it starts and stops: the unit of work the
+lifecycle runs, one per node.
+
+A unit knows nothing of ordering, timeouts or records; the lifecycle runs
+``start()`` once its dependencies have started and ``stop()`` once its
+dependents have stopped, each at most once.
+
+- :class:`ServiceUnit`: a :class:`~haraka_di.Service`. One given to
+  ``use()`` is an instance already; one declared in a container is built
+  from its provider *inside its own start*, after its dependencies have
+  started, so whatever it is built from (a Resource above all) is already
+  running when its constructor receives it.
+- :class:`~haraka_di._resources.ResourceUnit`: a ``providers.Resource``.
+
+A new kind of node is a new unit class with the same three members.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Protocol
+
+from ._service import Service
+from ._tasks import current_service
+
+if TYPE_CHECKING:
+    from ._assembly import Assembly
+    from ._graph import ServiceSpec
+    from ._runtime import Runtime
+
+__all__ = ["ServiceUnit", "Unit"]
+
+
+class Unit(Protocol):
+    """One node's start and stop."""
+
+    #: "Service" or "Resource": what ``report()`` and ``haraka graph`` show.
+    kind: str
+    #: True while ``start()`` is still building the node's object (a start
+    #: timeout then says "building ... did not finish").
+    building: bool
+
+    async def start(self) -> None: ...
+    async def stop(self) -> None: ...
+
+
+class ServiceUnit:
+    """A Service: built (if declared in a container), then ``startup()``;
+    stopped by ``shutdown()``."""
+
+    kind = "Service"
+    __slots__ = ("_assembly", "_runtime", "_spec", "building", "name", "service")
+
+    def __init__(
+        self,
+        name: str,
+        runtime: Runtime,
+        *,
+        service: Service | None = None,
+        spec: ServiceSpec | None = None,
+        assembly: Assembly | None = None,
+    ) -> None:
+        self.name = name
+        self.service = service
+        self.building = False
+        self._runtime = runtime
+        self._spec = spec
+        self._assembly = assembly
+
+    async def start(self) -> None:
+        service = self.service
+        if service is None:
+            if self._spec is None or self._assembly is None:
+                raise TypeError(f"service {self.name!r} has neither an instance nor a provider")
+            self.building = True
+            service = self.service = await self._assembly.build(self._spec)
+            self.building = False
+            service.name = self.name
+            service.runtime = self._runtime
+        current_service.set(self.name)  # tasks it spawns are counted as its own
+        await service.startup()
+
+    async def stop(self) -> None:
+        if self.service is not None:
+            await self.service.shutdown()
