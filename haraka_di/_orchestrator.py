@@ -5,14 +5,13 @@ hands over to the part that owns the concern (see docs/architecture.md)."""
 from __future__ import annotations
 
 import asyncio
-import logging
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
-from contextlib import ExitStack, asynccontextmanager
+from collections.abc import Awaitable, Callable, Iterable
+from contextlib import AbstractAsyncContextManager, ExitStack
 from typing import Any
 
 from ._assembly import Assembly
 from ._docs import announce_docs, base_url_of
-from ._graph import ContainerGraph, ServiceSpec, as_container, discover
+from ._graph import ContainerGraph, as_container, discover
 from ._lifecycle import Lifecycle, Phase, RunOptions
 from ._options import ORCHESTRATOR_OPTIONS, check
 from ._plan import Plan
@@ -23,8 +22,8 @@ from ._runtime import Readiness, Runtime
 from ._serve import ExitStatus, Serve
 from ._service import LifecycleState, Service
 from ._tasks import RestartPolicy, Supervisor, TaskReport
-from ._units import ServiceUnit, Unit
-from .exceptions import HarakaError, LifecycleError, ShutdownError
+from ._units import unit_maker
+from .exceptions import HarakaError, LifecycleError
 
 __all__ = ["Orchestrator"]
 
@@ -76,6 +75,7 @@ class Orchestrator(Readiness):
             self._board, self._supervisor, run_options, self._cleanup, self._exit.failed
         )
         self._serve = Serve(self._lifecycle, self._exit)
+        self._make_unit = unit_maker(self.runtime, self._assembly)
         self._plan: Plan | None = None
 
     @property
@@ -88,8 +88,6 @@ class Orchestrator(Readiness):
         """The exit status the run so far calls for (see ``serve()``)."""
         return self._exit.code
 
-    # -- registration -------------------------------------------------------
-
     def use(
         self,
         service: Service,
@@ -99,9 +97,8 @@ class Orchestrator(Readiness):
         start_timeout: float | None = None,
         stop_timeout: float | None = None,
     ) -> Service:
-        """Register ``service``; ``priority`` defaults to its class attribute.
-        ``dependencies`` names services that must start before it. Returns
-        the service, so ``db = orch.use(DB())`` reads well."""
+        """Register ``service`` (``priority`` None: its class attribute) to
+        start after the services named in ``dependencies``; returns it."""
         self._require_created("use()")
         self._registry.use(service, priority, dependencies, start_timeout, stop_timeout)
         service.runtime = self.runtime
@@ -120,10 +117,8 @@ class Orchestrator(Readiness):
         name: str | None = None,
         restart: str | RestartPolicy = "never",
     ) -> None:
-        """Run ``fn()`` once startup completes; cancelled before services stop.
-        A crash is logged; with ``restart="never"`` it also triggers a graceful
-        shutdown with exit status 1. ``"on-failure"`` restarts with
-        exponential backoff, ``"ignore"`` only logs."""
+        """Run ``fn()`` once startup completes, supervised by ``restart``
+        (see ``_tasks``); cancelled before services stop."""
         if self.state in (LifecycleState.CREATED, LifecycleState.STARTING):
             self._supervisor.add(fn, name, restart)
         else:
@@ -152,8 +147,6 @@ class Orchestrator(Readiness):
         """Call ``listener(event)`` on every state change; returns an unsubscribe."""
         return self._board.subscribe(listener)
 
-    # -- planning ------------------------------------------------------------
-
     def graph(self) -> ContainerGraph:
         """The container's nodes and their derived edges (no planning)."""
         return ContainerGraph() if self.container is None else discover(self.container, Runtime)
@@ -166,23 +159,13 @@ class Orchestrator(Readiness):
     def _collect(self) -> tuple[Plan, dict[str, Record], ContainerGraph]:
         graph = self.graph()
         defaults = {"start_timeout": self.start_timeout, "stop_timeout": self.stop_timeout}
-        plan, records = self._registry.collect(graph, defaults, self._unit)
+        plan, records = self._registry.collect(graph, defaults, self._make_unit)
         return plan, records, graph
-
-    def _unit(self, name: str, spec: ServiceSpec | None, service: Service | None) -> Unit:
-        if spec is not None and spec.kind == "Resource":
-            from ._resources import ResourceUnit
-
-            return ResourceUnit(name, spec.provider)
-        return ServiceUnit(name, self.runtime, service=service, spec=spec, assembly=self._assembly)
-
-    # -- lifecycle -----------------------------------------------------------
 
     async def run(self, settings: object = None, app: object = None) -> None:
         """Start every node, dependencies first; return once all started.
-        Raises the planning errors before anything starts, and StartupError
-        (after stopping whatever had started) if a start fails or a signal
-        or shutdown request interrupts startup."""
+        Raises the planning errors before anything starts; StartupError after
+        stopping what started if a start fails or something interrupts it."""
         self._require_created("run()")
         plan, records, graph = self._collect()
         self._plan = plan
@@ -195,8 +178,7 @@ class Orchestrator(Readiness):
 
     async def shutdown(self) -> None:
         """Stop everything in reverse order; idempotent and concurrency-safe.
-        Raises ShutdownError (an ExceptionGroup) when stops failed, after
-        everything that could be stopped has been stopped."""
+        Raises ShutdownError once everything that could stop has stopped."""
         lifecycle = self._lifecycle
         if lifecycle.phase is Phase.CREATED:
             lifecycle.destroy()
@@ -209,41 +191,24 @@ class Orchestrator(Readiness):
         self._serve.request_shutdown(exit_code)
 
     async def serve(self, settings: object = None, app: object = None) -> int:
-        """Run, wait until a signal or shutdown request, shut down; return the
-        exit status: 0 clean, 1 after a crash or failed stops, 128+signum after
-        a forced stop. Stop failures are logged rather than raised here."""
-        await self.run(settings, app)
-        try:
-            await self.wait_for_shutdown()
-        finally:
-            try:
-                await self.shutdown()
-            except ShutdownError as exc:  # each failure was logged as it happened
-                _log_error(exc)
-        return self.exit_code
+        """Run until a signal or shutdown request, shut down, and return the
+        exit status (see ``_serve.ExitStatus``); stop failures are logged."""
+        return await self._serve.serve(self, settings, app)
 
-    @asynccontextmanager
-    async def running(
+    def running(
         self, settings: object = None, app: object = None
-    ) -> AsyncIterator[Orchestrator]:
+    ) -> AbstractAsyncContextManager[Orchestrator]:
         """``async with orch.running():`` runs the services for the block."""
-        await self.run(settings, app)
-        try:
-            yield self
-        finally:
-            await self.shutdown()
+        return self._serve.running(self, settings, app)
 
     async def wait_for_shutdown(self) -> None:
         """Return once a shutdown was requested (signal, crash, request)."""
         await self._board.stop_requested.wait()
 
     async def wait_for_all_ready(self, timeout: float | None = 30.0) -> None:
-        """Wait (event-driven) until every service is ready. Raises
-        ReadinessTimeoutError naming those that are not when ``timeout``
-        passes, or at once when the orchestrator is stopping."""
+        """Wait (event-driven) until every service is ready; else raise
+        ReadinessTimeoutError naming the others (at once when stopping)."""
         await self._board.wait_for_all_ready(timeout)
-
-    # -- introspection -----------------------------------------------------------
 
     @property
     def services(self) -> dict[str, Service]:
@@ -252,17 +217,14 @@ class Orchestrator(Readiness):
         return {n: s for n, s in found.items() if isinstance(s, Service)}
 
     def report(self) -> list[ServiceReport]:
-        """Each node's state, readiness, start offset/duration, stop duration,
-        and the crashes/restarts of the background tasks it spawned (or that
-        carry its name); :meth:`task_report` lists every task."""
+        """Each node's run record, with its background tasks' crashes and restarts."""
         plan, records = self._plan, self._board.records
         if plan is None:
             plan, records, _ = self._collect()
         return self._board.report(plan, records, self._supervisor.counts())
 
     def task_report(self) -> list[TaskReport]:
-        """Every background task: name, owning service, restart policy,
-        state, crashes, restarts and last error, in registration order."""
+        """Every background task, in registration order."""
         return self._supervisor.reports()
 
     def _require_created(self, what: str) -> None:
@@ -282,7 +244,3 @@ class Orchestrator(Readiness):
     def __repr__(self) -> str:
         count = len(self._board.records) or len(self._registry.manual)
         return f"<Orchestrator {self.state.name} services={count}>"
-
-
-def _log_error(exc: BaseException) -> None:
-    logging.getLogger("haraka_di").error("%s", exc)

@@ -17,14 +17,26 @@ from __future__ import annotations
 
 import logging
 import signal
-from contextlib import ExitStack
+from collections.abc import AsyncIterator
+from contextlib import ExitStack, asynccontextmanager
+from typing import Protocol, TypeVar
 
 from ._lifecycle import Lifecycle, Phase
 from ._signals import capture_signals
+from .exceptions import ShutdownError
 
 __all__ = ["ExitStatus", "Serve"]
 
 log = logging.getLogger("haraka_di")
+
+
+class Runnable(Protocol):
+    async def run(self, settings: object = None, app: object = None) -> None: ...
+    async def wait_for_shutdown(self) -> None: ...
+    async def shutdown(self) -> None: ...
+
+
+R = TypeVar("R", bound=Runnable)
 
 
 class ExitStatus:
@@ -102,3 +114,25 @@ class Serve:
     def on_fatal_task(self, name: str, error: BaseException) -> None:
         """A background task crashed for good: the application ends."""
         self.request_shutdown(1, f"the crash of background task {name!r} ({error!r})")
+
+    async def serve(self, target: Runnable, settings: object, app: object) -> int:
+        """Run ``target``, wait for a signal or shutdown request, shut it
+        down; return the exit status. Stop failures are logged, not raised."""
+        await target.run(settings, app)
+        try:
+            await target.wait_for_shutdown()
+        finally:
+            try:
+                await target.shutdown()
+            except ShutdownError as exc:  # each failure was logged as it happened
+                log.error("%s", exc)
+        return self.exit_status.code
+
+    @asynccontextmanager
+    async def running(self, target: R, settings: object, app: object) -> AsyncIterator[R]:
+        """Run ``target`` for the ``async with`` block, shut it down after."""
+        await target.run(settings, app)
+        try:
+            yield target
+        finally:
+            await target.shutdown()

@@ -17,6 +17,7 @@ A new kind of node is a new unit class with the same three members.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Protocol
 
 from ._service import Service
@@ -27,7 +28,7 @@ if TYPE_CHECKING:
     from ._graph import ServiceSpec
     from ._runtime import Runtime
 
-__all__ = ["ServiceUnit", "Unit"]
+__all__ = ["ServiceUnit", "Unit", "unit_maker"]
 
 
 class Unit(Protocol):
@@ -82,3 +83,19 @@ class ServiceUnit:
     async def stop(self) -> None:
         if self.service is not None:
             await self.service.shutdown()
+
+
+def unit_maker(
+    runtime: Runtime, assembly: Assembly
+) -> Callable[[str, ServiceSpec | None, Service | None], Unit]:
+    """``make(name, spec, service)``: the unit of a container node (``spec``)
+    or of a service given to ``use()``."""
+
+    def make(name: str, spec: ServiceSpec | None, service: Service | None) -> Unit:
+        if spec is not None and spec.kind == "Resource":
+            from ._resources import ResourceUnit
+
+            return ResourceUnit(name, spec.provider)
+        return ServiceUnit(name, runtime, service=service, spec=spec, assembly=assembly)
+
+    return make
