@@ -24,6 +24,7 @@ BENCHMARKS: dict[str, list[str]] = {
     "planning": ["--sizes", "100", "300", "--repeat", "1"],
     "import": ["--runs", "1"],
     "shutdown": ["--runs", "1", "--services", "10"],
+    "resources": ["--sizes", "10", "30", "--repeat", "1", "--di-chain-max", "10"],
 }
 
 
