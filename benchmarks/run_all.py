@@ -25,6 +25,7 @@ BENCHMARKS: dict[str, list[str]] = {
     "import": ["--runs", "1"],
     "shutdown": ["--runs", "1", "--services", "10"],
     "resources": ["--sizes", "10", "30", "--repeat", "1", "--di-chain-max", "10"],
+    "resource_dag": ["--nodes", "20", "--repeat", "1"],
 }
 
 
