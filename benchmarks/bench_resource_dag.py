@@ -34,6 +34,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import gc
 import statistics
 from collections.abc import Callable, Coroutine
 from typing import Any
@@ -178,6 +179,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--max-deps", type=int, default=3)
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--repeat", type=int, default=11, help="rounds")
+    parser.add_argument("--warmup", type=int, default=1, help="rounds run first, not counted")
     args = parser.parse_args(argv)
     header("resource DAG: startup wall time of a DAG of Resources / longest chain")
     graph = make_graph(args.nodes, args.max_deps, args.seed)
@@ -200,22 +202,31 @@ def main(argv: list[str] | None = None) -> None:
     measured: dict[str, list[float]] = {label: [] for label, _ in contenders}
     firsts: dict[str, list[float]] = {label: [] for label, _ in contenders}
     skipped: set[str] = set()
-    for _ in range(args.repeat):
-        for label, fn in contenders:
+    # The first round of a fresh interpreter is cold (imports, code paths
+    # run for the first time: +30% here), so warm-up rounds go uncounted.
+    # Each round also starts one contender later than the previous one, so
+    # that no contender always runs right after the same other one.
+    for round_ in range(args.warmup + args.repeat):
+        shift = round_ % len(contenders)
+        for label, fn in contenders[shift:] + contenders[:shift]:
             if label in skipped:
                 continue
             probe = Probe(args.nodes)
+            gc.collect()
             try:
                 wall = asyncio.run(fn(graph, probe))
             except NotOrchestrated:
                 skipped.add(label)
+                continue
+            if round_ < args.warmup:
                 continue
             walls[label].append(wall)
             measured[label].append(wall / critical_path((probe.took, graph[1]))[0])
             if probe.first is not None:
                 firsts[label].append(probe.first - probe.t0)
     table = Table(
-        f"startup wall / critical path (median of {args.repeat} rounds; 1.00 = the critical path)",
+        f"startup wall / critical path (median of {args.repeat} rounds after {args.warmup} "
+        "warm-up; 1.00 = the critical path)",
         [
             "contender",
             "runs",
