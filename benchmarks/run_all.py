@@ -24,6 +24,8 @@ BENCHMARKS: dict[str, list[str]] = {
     "planning": ["--sizes", "100", "300", "--repeat", "1"],
     "import": ["--runs", "1"],
     "shutdown": ["--runs", "1", "--services", "10"],
+    "resources": ["--sizes", "10", "30", "--repeat", "1", "--di-chain-max", "10"],
+    "resource_dag": ["--nodes", "20", "--repeat", "1"],
 }
 
 
