@@ -3,6 +3,7 @@ undoing both when the orchestrator is done."""
 
 from __future__ import annotations
 
+import asyncio
 import inspect
 from typing import Any
 
@@ -37,11 +38,14 @@ class Assembly:
         provider (by dependents, by routes) receives this same instance.
 
         Raises what the provider raised, or TypeError when it built no
-        Service. The caller bounds the time (an async provider is awaited)."""
+        Service. The caller bounds the time: an async provider is awaited,
+        and if that is cancelled, so are the tasks dependency-injector
+        started for this build (``providers.Coroutine`` injections and the
+        like), which are awaited before the cancellation goes on."""
         eff = effective(spec.provider)
-        made = spec.provider()
+        made, started = _calling(spec.provider)
         if not isinstance(made, Service) and inspect.isawaitable(made):
-            made = await made
+            made = await _await_build(made, started)
         if not isinstance(made, Service):
             raise TypeError(f"provider of {spec.name!r} promised a Service but built {made!r}")
         if isinstance(eff, providers.BaseSingleton):
@@ -59,3 +63,73 @@ class Assembly:
             singleton.reset()
         self._overridden.clear()
         self._singletons.clear()
+
+
+class _Started:
+    """The tasks a build started, and whether the build was given up."""
+
+    __slots__ = ("given_up", "tasks")
+
+    def __init__(self) -> None:
+        self.tasks: list[asyncio.Task[Any]] = []
+        self.given_up = False
+
+    async def run(self, coro: Any) -> Any:
+        try:
+            return await coro
+        except asyncio.CancelledError as exc:
+            if not self.given_up:
+                raise  # cancelled for some other reason: stays a cancellation
+            raise BuildCancelled("the build was given up") from exc
+
+
+class BuildCancelled(Exception):
+    """A task a build started was cancelled because the build was given up."""
+
+
+async def _await_build(made: Any, started: _Started) -> Any:
+    """Await an async build. If that is cancelled, cancel the tasks the
+    build started and wait for them, so nothing of it runs on afterwards.
+
+    dependency-injector chains its own futures with callbacks that expect
+    results, not cancellations: its futures are never cancelled here (a
+    task started for the build turns its cancellation into BuildCancelled
+    once the build is given up), and the build's result is retrieved."""
+    if not asyncio.isfuture(made):
+        made = asyncio.ensure_future(made)
+        started.tasks.append(made)
+    try:
+        return await asyncio.shield(made)
+    except asyncio.CancelledError:
+        started.given_up = True
+        for task in started.tasks:
+            task.cancel()
+        await asyncio.wait([made, *started.tasks])
+        if not made.cancelled():
+            made.exception()  # retrieved: the build was given up
+        raise
+
+
+def _calling(provider: providers.Provider[Any]) -> tuple[Any, _Started]:
+    """Call ``provider``, collecting the tasks it creates on the running loop
+    (through the loop's task factory, chained to any custom one)."""
+    loop = asyncio.get_running_loop()
+    previous = loop.get_task_factory()
+    started = _Started()
+
+    def factory(loop: asyncio.AbstractEventLoop, coro: Any, **kwargs: Any) -> asyncio.Future[Any]:
+        wrapped = started.run(coro)
+        task = (
+            previous(loop, wrapped, **kwargs)
+            if previous is not None
+            else asyncio.Task(wrapped, loop=loop, **kwargs)
+        )
+        if isinstance(task, asyncio.Task):
+            started.tasks.append(task)
+        return task
+
+    loop.set_task_factory(factory)
+    try:
+        return provider(), started
+    finally:
+        loop.set_task_factory(previous)

@@ -138,6 +138,7 @@ class Lifecycle:
         """CREATED -> STARTING -> RUNNING; on a failure or an interruption,
         stop what started and raise StartupError (the phase is DESTROYED)."""
         self._plan, self.board.records = plan, records
+        self.board.bind_loop(asyncio.get_running_loop())
         self.steps.t0 = time.perf_counter()
         self._enter(Phase.STARTING)
         steps = self.steps

@@ -8,13 +8,17 @@ CLI's progress and timeline, and systemd. "Started" is defined once, here
 (:data:`STARTED`).
 
 Readiness is event-driven: a count of READY nodes is kept as states change,
-and waiters wait on an asyncio.Event, never by polling.
+and waiters wait on an asyncio.Event, never by polling. ``mark_ready`` and
+``mark_not_ready`` are thread-safe: from another thread (a consumer thread,
+a ``to_thread`` callback) they check the name at once and take effect on the
+run's loop, in the order they were called.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -75,6 +79,19 @@ class Board:
         self.stop_requested = asyncio.Event()
         self._ready_count = 0
         self._known_names = known_names
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._thread = 0
+
+    def bind_loop(self, loop: asyncio.AbstractEventLoop) -> None:
+        """The run's loop: readiness changes from other threads go through it."""
+        self._loop, self._thread = loop, threading.get_ident()
+
+    def _elsewhere(self) -> asyncio.AbstractEventLoop | None:
+        """The run's loop, when called from another thread (else None)."""
+        loop = self._loop
+        if loop is None or threading.get_ident() == self._thread or loop.is_closed():
+            return None
+        return loop
 
     def subscribe(self, listener: Callable[[Event], None]) -> Callable[[], None]:
         self.listeners.append(listener)
@@ -130,6 +147,10 @@ class Board:
 
     def mark_ready(self, name: str) -> None:
         record = self.record(name)
+        loop = self._elsewhere()
+        if loop is not None:  # from a worker thread: applied on the loop, in call order
+            loop.call_soon_threadsafe(self.mark_ready, name)
+            return
         record.declared_ready = True
         if record.state is ServiceState.STARTED:
             self.set_state(record, ServiceState.READY)
@@ -138,6 +159,10 @@ class Board:
 
     def mark_not_ready(self, name: str) -> None:
         record = self.record(name)
+        loop = self._elsewhere()
+        if loop is not None:
+            loop.call_soon_threadsafe(self.mark_not_ready, name)
+            return
         record.declared_ready = False
         if record.state is ServiceState.READY:
             self.set_state(record, ServiceState.STARTED)

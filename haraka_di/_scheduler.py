@@ -4,7 +4,8 @@ A step runs once every service it waits for has finished and every service
 of an earlier group (priority level) has finished. Ready steps launch in
 rank order, at most ``max_concurrency`` at a time. Each step may have a
 timeout; a step that ignores its cancellation is abandoned after
-``cancel_grace`` seconds, so nothing here can hang forever.
+``cancel_grace`` seconds, so nothing here can hang forever, and is cancelled
+again for as long as it keeps running.
 
 A step reports its own outcome from inside its task, the moment its
 coroutine ends, and the run launches whatever that unblocks right there: a
@@ -366,8 +367,20 @@ class GraphRun:
         self._timers.pop(name, None)
         self.abandoned.add(task)
         task.add_done_callback(self.abandoned.discard)
+        _keep_cancelling(self._loop, task, max(min(self._grace, 0.1), 0.01))
         self._finished.append((name, Outcome.ABANDONED, None))
         self._kick()
+
+
+def _keep_cancelling(
+    loop: asyncio.AbstractEventLoop, task: asyncio.Task[Any], every: float
+) -> None:
+    """Level-triggered cancellation, as in anyio and trio: a task that
+    swallowed its cancellation is cancelled again, every ``every`` seconds,
+    until it ends (so an event loop can still close after it)."""
+    if not task.done():
+        task.cancel()
+        loop.call_later(every, _keep_cancelling, loop, task, every)
 
 
 class _Escalated(Exception):
