@@ -9,7 +9,7 @@ import pytest
 from dependency_injector import containers, providers
 
 from haraka_di import DisabledDependencyError, Orchestrator, Runtime, Service
-from haraka_di._config import ConfigError, Settings, load_config, parse_set
+from haraka_di.cli._config import ConfigError, Settings, load_config, parse_set
 
 
 def write(tmp_path: Path, text: str) -> Path:

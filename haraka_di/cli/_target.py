@@ -7,7 +7,7 @@ import os
 import sys
 from typing import Any
 
-from .exceptions import TargetError
+from ..exceptions import TargetError
 
 __all__ = ["TargetError", "load_target"]
 

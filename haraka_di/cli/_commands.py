@@ -1,4 +1,4 @@
-"""The ``haraka`` command (also ``python -m haraka_di``).
+"""The ``haraka`` command's argument parsing and its three commands.
 
 - ``haraka run TARGET [--config FILE] [--set KEY=VALUE ...]``: run the services
   until SIGINT/SIGTERM, then stop them in reverse order.
@@ -24,19 +24,16 @@ import traceback
 from collections.abc import Sequence
 from typing import Any
 
+from .._report import Event
+from .._service import LifecycleState
+from .._systemd import SystemdNotifier
+from ..exceptions import ConfigError, HarakaError, StartupError, TargetError
 from ._config import Settings, load_config
 from ._progress import Progress, StartedFilter, timeline
 from ._render import FORMATS, render
-from ._report import Event
-from ._service import LifecycleState
-from ._systemd import SystemdNotifier
 from ._target import load_target
-from .exceptions import ConfigError, HarakaError, StartupError, TargetError
 
-# What `haraka run` is built from is public here, for programs that run their
-# own orchestrator: the YAML loader (``load_config(path, ["config.x=1"])
-# .apply(container)``) and the systemd notifier (an orchestrator listener).
-__all__ = ["ConfigError", "Settings", "SystemdNotifier", "load_config", "main"]
+__all__ = ["main"]
 
 log = logging.getLogger("haraka_di")
 
@@ -53,7 +50,7 @@ class _Fail(Exception):
 
 
 def _parser() -> argparse.ArgumentParser:
-    from . import __version__
+    from .. import __version__
 
     parser = argparse.ArgumentParser(
         prog="haraka",

@@ -22,8 +22,8 @@ from typing import Any
 
 import yaml
 
-from ._graph import container_name
-from .exceptions import ConfigError
+from .._graph import container_name
+from ..exceptions import ConfigError
 
 __all__ = ["ConfigError", "Settings", "load_config", "parse_set"]
 
@@ -125,7 +125,7 @@ class Settings:
     def apply(self, container: Any, **orchestrator_overrides: Any) -> Any:
         """Load ``config:`` into ``container``, build an Orchestrator with the
         ``orchestrator:`` options and apply the ``services:`` overrides."""
-        from ._orchestrator import Orchestrator
+        from .._orchestrator import Orchestrator
 
         self.load_into(container)
         orchestrator = Orchestrator(container, **{**self.orchestrator, **orchestrator_overrides})
