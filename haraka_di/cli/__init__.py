@@ -14,7 +14,15 @@ core; the core never imports it.
 
 from .._systemd import SystemdNotifier
 from ..exceptions import ConfigError
+from ._build import build_orchestrator
 from ._commands import main
 from ._config import Settings, load_config
 
-__all__ = ["ConfigError", "Settings", "SystemdNotifier", "load_config", "main"]
+__all__ = [
+    "ConfigError",
+    "Settings",
+    "SystemdNotifier",
+    "build_orchestrator",
+    "load_config",
+    "main",
+]

@@ -28,6 +28,7 @@ from .._report import Event
 from .._service import LifecycleState
 from .._systemd import SystemdNotifier
 from ..exceptions import ConfigError, HarakaError, StartupError, TargetError
+from ._build import build_orchestrator
 from ._config import Settings, load_config
 from ._progress import Progress, StartedFilter, timeline
 from ._render import FORMATS, render
@@ -143,7 +144,7 @@ def _prepare(args: argparse.Namespace, config_status: int) -> tuple[Any, Setting
         raise _Fail(str(exc), USAGE_ERROR, exc.__cause__ or exc) from None
     try:
         settings = load_config(args.config, args.overrides)
-        orchestrator = settings.apply(container)
+        orchestrator = build_orchestrator(container, settings)
     except ConfigError as exc:
         raise _Fail(str(exc), config_status, exc) from None
     return orchestrator, settings

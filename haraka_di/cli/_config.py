@@ -1,10 +1,11 @@
 """YAML configuration: ``orchestrator:``, ``services:`` and ``config:``.
 
-Loading is pure: :func:`load_config` reads and validates the file's shape
-and types, applies ``--set`` overrides, and returns a :class:`Settings`.
-:meth:`Settings.apply` then loads ``config:`` into the container's
-``providers.Configuration`` and builds the :class:`~haraka_di.Orchestrator`,
-checking service names against the container's services.
+Loading is pure: :func:`load_config` reads the file, interpolates ``${VAR}``,
+applies ``--set`` overrides, validates the shape and the option types against
+the one options schema (:mod:`haraka_di._options`) and returns a
+:class:`Settings`. It touches no container and builds nothing; that is
+:func:`haraka_di.cli.build_orchestrator`'s job (``Settings.apply`` delegates
+to it).
 
 Every error is a :class:`ConfigError` naming the file, the line and the key
 path (``app.yaml:12: services.db.priority: expected an integer, got 'high'``).
@@ -18,12 +19,14 @@ import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import yaml
 
-from .._graph import container_name
 from ..exceptions import ConfigError
+
+if TYPE_CHECKING:
+    from .._orchestrator import Orchestrator
 
 __all__ = ["ConfigError", "Settings", "load_config", "parse_set"]
 
@@ -108,48 +111,12 @@ class Settings:
                     f"unknown service{_suggest(name, names)}; known services: {listed}",
                 )
 
-    def load_into(self, container: Any) -> None:
-        """Load ``config:`` into the container's ``providers.Configuration``."""
-        if not self.config:
-            return
-        target = configuration_of(container)
-        if target is None:
-            raise ConfigError(
-                self.where("config"),
-                "config",
-                f"{container_name(container)} has no providers.Configuration to load this "
-                "section into; declare `config = providers.Configuration()` or remove `config:`",
-            )
-        target.from_dict(self.config)
+    def apply(self, container: Any, **orchestrator_options: Any) -> Orchestrator:
+        """``build_orchestrator(container, self, **orchestrator_options)``: load
+        ``config:`` into ``container`` and build the configured Orchestrator."""
+        from ._build import build_orchestrator
 
-    def apply(self, container: Any, **orchestrator_overrides: Any) -> Any:
-        """Load ``config:`` into ``container``, build an Orchestrator with the
-        ``orchestrator:`` options and apply the ``services:`` overrides."""
-        from .._orchestrator import Orchestrator
-
-        self.load_into(container)
-        orchestrator = Orchestrator(container, **{**self.orchestrator, **orchestrator_overrides})
-        self.check_services(s.name for s in orchestrator.graph().services)
-        for name, options in self.services.items():
-            if options:
-                orchestrator.configure(name, **options)
-        return orchestrator
-
-
-def configuration_of(container: Any) -> Any:
-    """The container's Configuration provider: the one named ``config``, else the only one."""
-    from dependency_injector import providers
-
-    found = {
-        name: p
-        for name, p in getattr(container, "providers", {}).items()
-        if isinstance(p, providers.Configuration)
-    }
-    if "config" in found:
-        return found["config"]
-    if len(found) == 1:
-        return next(iter(found.values()))
-    return None
+        return build_orchestrator(container, self, **orchestrator_options)
 
 
 # -- loading ------------------------------------------------------------------------
