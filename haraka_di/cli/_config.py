@@ -16,13 +16,14 @@ from __future__ import annotations
 import difflib
 import os
 import re
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import yaml
 
+from .._options import ORCHESTRATOR_OPTIONS, SERVICE_OPTIONS, Option, kind, problem, yaml_options
 from ..exceptions import ConfigError
 
 if TYPE_CHECKING:
@@ -32,50 +33,6 @@ __all__ = ["ConfigError", "Settings", "load_config", "parse_set"]
 
 SECTIONS = ("orchestrator", "services", "config")
 _INTERPOLATION = re.compile(r"\$(\$|\{([A-Za-z_][A-Za-z0-9_]*)(?::([^}]*))?\})")
-
-
-# -- option schemas -------------------------------------------------------------
-
-
-def _positive_or_none(value: Any) -> bool:
-    return value is None or (_is_number(value) and value > 0)
-
-
-def _non_negative(value: Any) -> bool:
-    return _is_number(value) and value >= 0
-
-
-def _is_number(value: Any) -> bool:
-    return isinstance(value, int | float) and not isinstance(value, bool)
-
-
-def _positive_int_or_none(value: Any) -> bool:
-    return value is None or (isinstance(value, int) and not isinstance(value, bool) and value >= 1)
-
-
-def _integer(value: Any) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool)
-
-
-def _names(value: Any) -> bool:
-    return isinstance(value, list) and all(isinstance(v, str) and v for v in value)
-
-
-# option -> (check, what the check wants)
-ORCHESTRATOR_OPTIONS: dict[str, tuple[Any, str]] = {
-    "max_concurrency": (_positive_int_or_none, "an integer >= 1 or null"),
-    "start_timeout": (_positive_or_none, "a number of seconds > 0 or null"),
-    "stop_timeout": (_positive_or_none, "a number of seconds > 0 or null"),
-    "drain_seconds": (_non_negative, "a number of seconds >= 0"),
-    "cancel_grace": (_non_negative, "a number of seconds >= 0"),
-}
-SERVICE_OPTIONS: dict[str, tuple[Any, str]] = {
-    "priority": (_integer, "an integer"),
-    "start_timeout": (_positive_or_none, "a number of seconds > 0 or null"),
-    "stop_timeout": (_positive_or_none, "a number of seconds > 0 or null"),
-    "enabled": (lambda v: isinstance(v, bool), "true or false"),
-    "dependencies": (_names, "a list of service names"),
-}
 
 
 # -- the result -----------------------------------------------------------------
@@ -287,7 +244,7 @@ def _validate(
     for section in SECTIONS:
         value = data.get(section)
         if value is not None and not isinstance(value, dict):
-            raise fail((section,), f"expected a mapping, got {_kind(value)}")
+            raise fail((section,), f"expected a mapping, got {kind(value)}")
     settings.orchestrator = _options(
         data.get("orchestrator") or {}, ("orchestrator",), ORCHESTRATOR_OPTIONS, fail
     )
@@ -295,7 +252,7 @@ def _validate(
         if options is None:
             options = {}
         if not isinstance(options, dict):
-            raise fail(("services", name), f"expected a mapping of options, got {_kind(options)}")
+            raise fail(("services", name), f"expected a mapping of options, got {kind(options)}")
         settings.services[name] = _options(options, ("services", name), SERVICE_OPTIONS, fail)
     settings.config = data.get("config") or {}
     return settings
@@ -304,30 +261,23 @@ def _validate(
 def _options(
     given: dict[str, Any],
     path: tuple[str, ...],
-    schema: dict[str, tuple[Any, str]],
-    fail: Any,
+    schema: Mapping[str, Option],
+    fail: Callable[[tuple[str, ...], str], ConfigError],
 ) -> dict[str, Any]:
+    allowed = list(yaml_options(schema))
     for key, value in given.items():
-        if key not in schema:
+        if key not in allowed:
             raise fail(
-                (*path, key), f"unknown key{_suggest(key, schema)}; expected {_listed(schema)}"
+                (*path, key), f"unknown key{_suggest(key, allowed)}; expected {_listed(allowed)}"
             )
-        check, wanted = schema[key]
-        if not check(value):
-            raise fail((*path, key), f"expected {wanted}, got {_kind(value)}")
+        wrong = problem(schema[key], value)
+        if wrong is not None:
+            raise fail((*path, key), wrong)
     return dict(given)
 
 
 def _dotted(path: Iterable[str]) -> str:
     return ".".join(path)
-
-
-def _kind(value: Any) -> str:
-    if isinstance(value, dict):
-        return "a mapping"
-    if isinstance(value, list):
-        return "a list"
-    return repr(value)
 
 
 def _listed(names: Iterable[str]) -> str:
