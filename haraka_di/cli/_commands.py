@@ -93,7 +93,14 @@ def _parser() -> argparse.ArgumentParser:
 
     common("run", "Run the services until SIGINT/SIGTERM, then stop them in reverse order.")
     graph = common("graph", "Print the service graph with priorities and start waves.")
-    graph.add_argument("-f", "--format", choices=list(FORMATS), default="text")
+    graph.add_argument(
+        "-f",
+        "--format",
+        choices=list(FORMATS),
+        default="text",
+        help="output format: text for people, mermaid or dot for diagrams (edges point "
+        "from a dependency to its dependent), json for tools (default: %(default)s)",
+    )
     common("check", "Validate the container and configuration without starting anything.")
     return parser
 
