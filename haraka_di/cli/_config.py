@@ -32,6 +32,10 @@ if TYPE_CHECKING:
 __all__ = ["ConfigError", "Settings", "load_config", "parse_set"]
 
 SECTIONS = ("orchestrator", "services", "config")
+MAX_DEPTH = 100
+"""The most mappings and lists a configuration may nest (PyYAML and the
+container's Configuration recurse once per level; deeper is an error)."""
+TOO_DEEP = f"nested deeper than {MAX_DEPTH} levels of mappings and lists; flatten it"
 _INTERPOLATION = re.compile(r"\$(\$|\{([A-Za-z_][A-Za-z0-9_]*)(?::([^}]*))?\})")
 
 
@@ -85,9 +89,26 @@ def load_config(
     *,
     environ: Mapping[str, str] | None = None,
 ) -> Settings:
-    """Read ``path`` (may be None), apply ``key.path=value`` overrides, validate."""
-    env = os.environ if environ is None else environ
+    """Read ``path`` (may be None), apply ``key.path=value`` overrides, validate.
+
+    Pure: touches no container, builds nothing (see ``build_orchestrator``).
+    Raises :class:`ConfigError` for every problem, a file nested deeper than
+    :data:`MAX_DEPTH` included.
+    """
     source = str(path) if path is not None else None
+    try:
+        return _load(path, source, overrides, os.environ if environ is None else environ)
+    except RecursionError:  # within MAX_DEPTH, but the caller's own stack was deep
+        problem = "nested too deeply to read with the stack left (recursion limit); flatten it"
+        raise ConfigError(source or "--set", "", problem) from None
+
+
+def _load(
+    path: str | os.PathLike[str] | None,
+    source: str | None,
+    overrides: Sequence[str],
+    env: Mapping[str, str],
+) -> Settings:
     locations: dict[tuple[str, ...], str] = {}
     data: dict[str, Any] = {}
     if path is not None:
@@ -118,11 +139,18 @@ def parse_set(item: str) -> tuple[list[str], Any]:
         raise ConfigError(f"--set {item}", key, "empty key in the path")
     if keys[0] == "services" and len(keys) > 3:
         keys = ["services", ".".join(keys[1:-1]), keys[-1]]
+    if len(keys) >= MAX_DEPTH:
+        raise ConfigError(f"--set {item}", "", TOO_DEEP)
+    loader = _Loader(raw, depth=len(keys))
     try:
-        value = yaml.safe_load(raw) if raw.strip() else ""
+        value = loader.get_single_data() if raw.strip() else ""
+    except _TooDeep:
+        raise ConfigError(f"--set {item}", key, TOO_DEEP) from None
     except yaml.YAMLError as exc:
         problem = f"value is not valid YAML: {_one_line(exc)}"
         raise ConfigError(f"--set {item}", key, problem) from None
+    finally:
+        loader.dispose()
     return keys, value
 
 
@@ -146,9 +174,11 @@ def _read(
         text = path.read_text(encoding="utf-8")
     except OSError as exc:
         raise ConfigError(source, "", f"cannot read the file: {exc.strerror or exc}") from None
-    loader = yaml.SafeLoader(text)
+    loader = _Loader(text)
     try:
         node = loader.get_single_node()
+    except _TooDeep as exc:
+        raise ConfigError(f"{source}:{exc.line}", "", TOO_DEEP) from None
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         where = f"{source}:{mark.line + 1}" if mark is not None else source
@@ -160,14 +190,49 @@ def _read(
     if node is None:
         return {}
     builder = _Builder(source, env, locations)
-    data = builder.build(node, ())
+    data = builder.build(node, (), 0)
     if not isinstance(data, dict):
         raise ConfigError(builder.at(node), "", "the file must be a mapping of sections")
     return data
 
 
+class _TooDeep(Exception):
+    """Raised by :class:`_Loader` at the collection one level too deep."""
+
+    def __init__(self, line: int) -> None:
+        super().__init__(f"line {line}")
+        self.line = line
+
+
+class _Loader(yaml.SafeLoader):
+    """A SafeLoader that refuses to compose more than :data:`MAX_DEPTH`
+    nested collections (PyYAML's composer recurses once per level, so a deep
+    file would otherwise end in a RecursionError). ``depth``: how deep the
+    document starts (a ``--set`` value under its key path)."""
+
+    def __init__(self, stream: str, depth: int = 0) -> None:
+        super().__init__(stream)
+        self.depth = depth
+
+    def compose_node(self, parent: yaml.Node | None, index: int) -> yaml.Node | None:
+        if not self.check_event(yaml.MappingStartEvent, yaml.SequenceStartEvent):
+            return super().compose_node(parent, index)
+        if self.depth >= MAX_DEPTH:
+            raise _TooDeep(self.peek_event().start_mark.line + 1)  # type: ignore[no-untyped-call]
+        self.depth += 1
+        try:
+            return super().compose_node(parent, index)
+        finally:
+            self.depth -= 1
+
+
 class _Builder:
-    """Node tree -> Python values, remembering the line of every key."""
+    """Node tree -> Python values, remembering the line of every key.
+
+    The composed tree is at most :data:`MAX_DEPTH` deep, but an alias can
+    make it deeper (``*a`` inside ``&a``'s own value even makes it endless):
+    ``depth`` counts the levels built, ``building`` the collections open now.
+    """
 
     def __init__(
         self, source: str, env: Mapping[str, str], locations: dict[tuple[str, ...], str]
@@ -176,16 +241,32 @@ class _Builder:
         self.env = env
         self.locations = locations
         self.loader = yaml.SafeLoader("")
+        self.building: set[int] = set()
 
     def at(self, node: yaml.Node) -> str:
         return f"{self.source}:{node.start_mark.line + 1}"
 
-    def build(self, node: yaml.Node, path: tuple[str, ...]) -> Any:
+    def build(self, node: yaml.Node, path: tuple[str, ...], depth: int) -> Any:
+        if not isinstance(node, yaml.CollectionNode):
+            return self.scalar(node, path)
+        if id(node) in self.building:
+            raise ConfigError(
+                self.at(node), _dotted(path), "an alias refers to the mapping or list it is in"
+            )
+        if depth >= MAX_DEPTH:
+            raise ConfigError(self.at(node), _dotted(path), TOO_DEEP)
+        self.building.add(id(node))
+        try:
+            return self.collection(node, path, depth + 1)
+        finally:
+            self.building.discard(id(node))
+
+    def collection(self, node: yaml.CollectionNode, path: tuple[str, ...], depth: int) -> Any:
         if isinstance(node, yaml.MappingNode):
             self.loader.flatten_mapping(node)
             result: dict[str, Any] = {}
             for key_node, value_node in node.value:
-                key = self.build(key_node, path)
+                key = self.build(key_node, path, depth)
                 if not isinstance(key, str):
                     raise ConfigError(
                         self.at(key_node), _dotted(path), f"keys must be strings, got {key!r}"
@@ -193,11 +274,12 @@ class _Builder:
                 if key in result:
                     raise ConfigError(self.at(key_node), _dotted((*path, key)), "duplicate key")
                 self.locations[(*path, key)] = self.at(key_node)
-                result[key] = self.build(value_node, (*path, key))
+                result[key] = self.build(value_node, (*path, key), depth)
             return result
-        if isinstance(node, yaml.SequenceNode):
-            return [self.build(item, path) for item in node.value]
-        assert isinstance(node, yaml.ScalarNode)
+        return [self.build(item, path, depth) for item in node.value]
+
+    def scalar(self, node: yaml.Node, path: tuple[str, ...]) -> Any:
+        assert isinstance(node, yaml.ScalarNode)  # composed nodes: scalar or collection
         if "$" in node.value and node.tag in ("tag:yaml.org,2002:str", "!"):
             return self.interpolate(node, path)
         try:
