@@ -13,7 +13,7 @@ import pytest
 
 from containers.app import Application
 from haraka_di import StartupError
-from haraka_di._config import load_config
+from haraka_di.cli import load_config
 
 from ..cli.support import Child, haraka
 

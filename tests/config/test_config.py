@@ -9,7 +9,7 @@ import pytest
 from dependency_injector import containers, providers
 
 from haraka_di import DisabledDependencyError, Orchestrator, Runtime, Service
-from haraka_di._config import ConfigError, Settings, load_config, parse_set
+from haraka_di.cli._config import ConfigError, Settings, load_config, parse_set
 
 
 def write(tmp_path: Path, text: str) -> Path:
@@ -291,3 +291,62 @@ def test_depending_on_a_disabled_service_is_an_error(tmp_path: Path) -> None:
         DisabledDependencyError, match="'web' depends on 'cache', which is disabled"
     ):
         orchestrator.plan()
+
+
+def nested(levels: int) -> str:
+    return "[" * levels + "]" * levels
+
+
+def test_nesting_up_to_the_limit_loads(tmp_path: Path) -> None:
+    # the file's mapping and config's mapping are two of the 100 levels
+    settings = load_config(write(tmp_path, f"config:\n  x: {nested(98)}\n"))
+    value = settings.config["x"]
+    for _ in range(97):
+        (value,) = value
+    assert value == []
+    assert load_config(None, [f"config.x={nested(98)}"]).config["x"]
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        (f"config:\n  x: {nested(99)}\n", ":2: nested deeper than 100 levels"),
+        ("config:\n  x:\n" + "".join(f"{'  ' * i}  k:\n" for i in range(1, 200)), ":101: nested"),
+        (f"config:\n  a: &a {nested(90)}\n  b: {'[' * 20}*a{']' * 20}\n", ":2: config.b: nested"),
+        (
+            "config:\n  x: &a [*a]\n",
+            ":2: config.x: an alias refers to the mapping or list it is in",
+        ),
+        ("config:\n  x: &a {y: *a}\n", ":2: config.x.y: an alias refers to the mapping or list"),
+    ],
+)
+def test_nesting_too_deep_is_one_line(tmp_path: Path, text: str, message: str) -> None:
+    path = write(tmp_path, text)
+    with pytest.raises(ConfigError) as info:
+        load_config(path)
+    assert str(info.value).startswith(f"{path}{message}")
+
+
+@pytest.mark.parametrize(
+    "item", [f"config.x={nested(99)}", f"config.x={nested(5000)}", "config" + ".k" * 100 + "=1"]
+)
+def test_a_set_nested_too_deep_is_one_line(item: str) -> None:
+    with pytest.raises(ConfigError, match="nested deeper than 100 levels"):
+        load_config(None, [item])
+
+
+def test_a_caller_short_of_stack_gets_a_config_error_too(tmp_path: Path) -> None:
+    import inspect
+    import sys
+
+    path = write(tmp_path, f"config:\n  x: {nested(98)}\n")
+    limit = sys.getrecursionlimit()
+    sys.setrecursionlimit(len(inspect.stack(0)) + 100)  # too little for 98 levels
+    try:
+        with pytest.raises(ConfigError) as info:
+            load_config(path)
+    finally:
+        sys.setrecursionlimit(limit)
+    assert str(info.value) == (
+        f"{path}: nested too deeply to read with the stack left (recursion limit); flatten it"
+    )

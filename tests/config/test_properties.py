@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from haraka_di._config import load_config, parse_set
+from haraka_di.cli._config import load_config, parse_set
 
 values = st.text(st.characters(blacklist_categories=("Cs", "Cc")), max_size=40)
 

@@ -1,10 +1,11 @@
 """YAML configuration: ``orchestrator:``, ``services:`` and ``config:``.
 
-Loading is pure: :func:`load_config` reads and validates the file's shape
-and types, applies ``--set`` overrides, and returns a :class:`Settings`.
-:meth:`Settings.apply` then loads ``config:`` into the container's
-``providers.Configuration`` and builds the :class:`~haraka_di.Orchestrator`,
-checking service names against the container's services.
+Loading is pure: :func:`load_config` reads the file, interpolates ``${VAR}``,
+applies ``--set`` overrides, validates the shape and the option types against
+the one options schema (:mod:`haraka_di._options`) and returns a
+:class:`Settings`. It touches no container and builds nothing; that is
+:func:`haraka_di.cli.build_orchestrator`'s job (``Settings.apply`` delegates
+to it).
 
 Every error is a :class:`ConfigError` naming the file, the line and the key
 path (``app.yaml:12: services.db.priority: expected an integer, got 'high'``).
@@ -15,64 +16,27 @@ from __future__ import annotations
 import difflib
 import os
 import re
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import yaml
 
-from ._graph import container_name
-from .exceptions import ConfigError
+from .._options import ORCHESTRATOR_OPTIONS, SERVICE_OPTIONS, Option, kind, problem, yaml_options
+from ..exceptions import ConfigError
+
+if TYPE_CHECKING:
+    from .._orchestrator import Orchestrator
 
 __all__ = ["ConfigError", "Settings", "load_config", "parse_set"]
 
 SECTIONS = ("orchestrator", "services", "config")
+MAX_DEPTH = 100
+"""The most mappings and lists a configuration may nest (PyYAML and the
+container's Configuration recurse once per level; deeper is an error)."""
+TOO_DEEP = f"nested deeper than {MAX_DEPTH} levels of mappings and lists; flatten it"
 _INTERPOLATION = re.compile(r"\$(\$|\{([A-Za-z_][A-Za-z0-9_]*)(?::([^}]*))?\})")
-
-
-# -- option schemas -------------------------------------------------------------
-
-
-def _positive_or_none(value: Any) -> bool:
-    return value is None or (_is_number(value) and value > 0)
-
-
-def _non_negative(value: Any) -> bool:
-    return _is_number(value) and value >= 0
-
-
-def _is_number(value: Any) -> bool:
-    return isinstance(value, int | float) and not isinstance(value, bool)
-
-
-def _positive_int_or_none(value: Any) -> bool:
-    return value is None or (isinstance(value, int) and not isinstance(value, bool) and value >= 1)
-
-
-def _integer(value: Any) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool)
-
-
-def _names(value: Any) -> bool:
-    return isinstance(value, list) and all(isinstance(v, str) and v for v in value)
-
-
-# option -> (check, what the check wants)
-ORCHESTRATOR_OPTIONS: dict[str, tuple[Any, str]] = {
-    "max_concurrency": (_positive_int_or_none, "an integer >= 1 or null"),
-    "start_timeout": (_positive_or_none, "a number of seconds > 0 or null"),
-    "stop_timeout": (_positive_or_none, "a number of seconds > 0 or null"),
-    "drain_seconds": (_non_negative, "a number of seconds >= 0"),
-    "cancel_grace": (_non_negative, "a number of seconds >= 0"),
-}
-SERVICE_OPTIONS: dict[str, tuple[Any, str]] = {
-    "priority": (_integer, "an integer"),
-    "start_timeout": (_positive_or_none, "a number of seconds > 0 or null"),
-    "stop_timeout": (_positive_or_none, "a number of seconds > 0 or null"),
-    "enabled": (lambda v: isinstance(v, bool), "true or false"),
-    "dependencies": (_names, "a list of service names"),
-}
 
 
 # -- the result -----------------------------------------------------------------
@@ -108,48 +72,12 @@ class Settings:
                     f"unknown service{_suggest(name, names)}; known services: {listed}",
                 )
 
-    def load_into(self, container: Any) -> None:
-        """Load ``config:`` into the container's ``providers.Configuration``."""
-        if not self.config:
-            return
-        target = configuration_of(container)
-        if target is None:
-            raise ConfigError(
-                self.where("config"),
-                "config",
-                f"{container_name(container)} has no providers.Configuration to load this "
-                "section into; declare `config = providers.Configuration()` or remove `config:`",
-            )
-        target.from_dict(self.config)
+    def apply(self, container: Any, **orchestrator_options: Any) -> Orchestrator:
+        """``build_orchestrator(container, self, **orchestrator_options)``: load
+        ``config:`` into ``container`` and build the configured Orchestrator."""
+        from ._build import build_orchestrator
 
-    def apply(self, container: Any, **orchestrator_overrides: Any) -> Any:
-        """Load ``config:`` into ``container``, build an Orchestrator with the
-        ``orchestrator:`` options and apply the ``services:`` overrides."""
-        from ._orchestrator import Orchestrator
-
-        self.load_into(container)
-        orchestrator = Orchestrator(container, **{**self.orchestrator, **orchestrator_overrides})
-        self.check_services(s.name for s in orchestrator.graph().services)
-        for name, options in self.services.items():
-            if options:
-                orchestrator.configure(name, **options)
-        return orchestrator
-
-
-def configuration_of(container: Any) -> Any:
-    """The container's Configuration provider: the one named ``config``, else the only one."""
-    from dependency_injector import providers
-
-    found = {
-        name: p
-        for name, p in getattr(container, "providers", {}).items()
-        if isinstance(p, providers.Configuration)
-    }
-    if "config" in found:
-        return found["config"]
-    if len(found) == 1:
-        return next(iter(found.values()))
-    return None
+        return build_orchestrator(container, self, **orchestrator_options)
 
 
 # -- loading ------------------------------------------------------------------------
@@ -161,9 +89,26 @@ def load_config(
     *,
     environ: Mapping[str, str] | None = None,
 ) -> Settings:
-    """Read ``path`` (may be None), apply ``key.path=value`` overrides, validate."""
-    env = os.environ if environ is None else environ
+    """Read ``path`` (may be None), apply ``key.path=value`` overrides, validate.
+
+    Pure: touches no container, builds nothing (see ``build_orchestrator``).
+    Raises :class:`ConfigError` for every problem, a file nested deeper than
+    :data:`MAX_DEPTH` included.
+    """
     source = str(path) if path is not None else None
+    try:
+        return _load(path, source, overrides, os.environ if environ is None else environ)
+    except RecursionError:  # within MAX_DEPTH, but the caller's own stack was deep
+        problem = "nested too deeply to read with the stack left (recursion limit); flatten it"
+        raise ConfigError(source or "--set", "", problem) from None
+
+
+def _load(
+    path: str | os.PathLike[str] | None,
+    source: str | None,
+    overrides: Sequence[str],
+    env: Mapping[str, str],
+) -> Settings:
     locations: dict[tuple[str, ...], str] = {}
     data: dict[str, Any] = {}
     if path is not None:
@@ -194,11 +139,18 @@ def parse_set(item: str) -> tuple[list[str], Any]:
         raise ConfigError(f"--set {item}", key, "empty key in the path")
     if keys[0] == "services" and len(keys) > 3:
         keys = ["services", ".".join(keys[1:-1]), keys[-1]]
+    if len(keys) >= MAX_DEPTH:
+        raise ConfigError(f"--set {item}", "", TOO_DEEP)
+    loader = _Loader(raw, depth=len(keys))
     try:
-        value = yaml.safe_load(raw) if raw.strip() else ""
+        value = loader.get_single_data() if raw.strip() else ""
+    except _TooDeep:
+        raise ConfigError(f"--set {item}", key, TOO_DEEP) from None
     except yaml.YAMLError as exc:
         problem = f"value is not valid YAML: {_one_line(exc)}"
         raise ConfigError(f"--set {item}", key, problem) from None
+    finally:
+        loader.dispose()
     return keys, value
 
 
@@ -222,9 +174,11 @@ def _read(
         text = path.read_text(encoding="utf-8")
     except OSError as exc:
         raise ConfigError(source, "", f"cannot read the file: {exc.strerror or exc}") from None
-    loader = yaml.SafeLoader(text)
+    loader = _Loader(text)
     try:
         node = loader.get_single_node()
+    except _TooDeep as exc:
+        raise ConfigError(f"{source}:{exc.line}", "", TOO_DEEP) from None
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         where = f"{source}:{mark.line + 1}" if mark is not None else source
@@ -236,14 +190,49 @@ def _read(
     if node is None:
         return {}
     builder = _Builder(source, env, locations)
-    data = builder.build(node, ())
+    data = builder.build(node, (), 0)
     if not isinstance(data, dict):
         raise ConfigError(builder.at(node), "", "the file must be a mapping of sections")
     return data
 
 
+class _TooDeep(Exception):
+    """Raised by :class:`_Loader` at the collection one level too deep."""
+
+    def __init__(self, line: int) -> None:
+        super().__init__(f"line {line}")
+        self.line = line
+
+
+class _Loader(yaml.SafeLoader):
+    """A SafeLoader that refuses to compose more than :data:`MAX_DEPTH`
+    nested collections (PyYAML's composer recurses once per level, so a deep
+    file would otherwise end in a RecursionError). ``depth``: how deep the
+    document starts (a ``--set`` value under its key path)."""
+
+    def __init__(self, stream: str, depth: int = 0) -> None:
+        super().__init__(stream)
+        self.depth = depth
+
+    def compose_node(self, parent: yaml.Node | None, index: int) -> yaml.Node | None:
+        if not self.check_event(yaml.MappingStartEvent, yaml.SequenceStartEvent):
+            return super().compose_node(parent, index)
+        if self.depth >= MAX_DEPTH:
+            raise _TooDeep(self.peek_event().start_mark.line + 1)  # type: ignore[no-untyped-call]
+        self.depth += 1
+        try:
+            return super().compose_node(parent, index)
+        finally:
+            self.depth -= 1
+
+
 class _Builder:
-    """Node tree -> Python values, remembering the line of every key."""
+    """Node tree -> Python values, remembering the line of every key.
+
+    The composed tree is at most :data:`MAX_DEPTH` deep, but an alias can
+    make it deeper (``*a`` inside ``&a``'s own value even makes it endless):
+    ``depth`` counts the levels built, ``building`` the collections open now.
+    """
 
     def __init__(
         self, source: str, env: Mapping[str, str], locations: dict[tuple[str, ...], str]
@@ -252,16 +241,32 @@ class _Builder:
         self.env = env
         self.locations = locations
         self.loader = yaml.SafeLoader("")
+        self.building: set[int] = set()
 
     def at(self, node: yaml.Node) -> str:
         return f"{self.source}:{node.start_mark.line + 1}"
 
-    def build(self, node: yaml.Node, path: tuple[str, ...]) -> Any:
+    def build(self, node: yaml.Node, path: tuple[str, ...], depth: int) -> Any:
+        if not isinstance(node, yaml.CollectionNode):
+            return self.scalar(node, path)
+        if id(node) in self.building:
+            raise ConfigError(
+                self.at(node), _dotted(path), "an alias refers to the mapping or list it is in"
+            )
+        if depth >= MAX_DEPTH:
+            raise ConfigError(self.at(node), _dotted(path), TOO_DEEP)
+        self.building.add(id(node))
+        try:
+            return self.collection(node, path, depth + 1)
+        finally:
+            self.building.discard(id(node))
+
+    def collection(self, node: yaml.CollectionNode, path: tuple[str, ...], depth: int) -> Any:
         if isinstance(node, yaml.MappingNode):
             self.loader.flatten_mapping(node)
             result: dict[str, Any] = {}
             for key_node, value_node in node.value:
-                key = self.build(key_node, path)
+                key = self.build(key_node, path, depth)
                 if not isinstance(key, str):
                     raise ConfigError(
                         self.at(key_node), _dotted(path), f"keys must be strings, got {key!r}"
@@ -269,11 +274,12 @@ class _Builder:
                 if key in result:
                     raise ConfigError(self.at(key_node), _dotted((*path, key)), "duplicate key")
                 self.locations[(*path, key)] = self.at(key_node)
-                result[key] = self.build(value_node, (*path, key))
+                result[key] = self.build(value_node, (*path, key), depth)
             return result
-        if isinstance(node, yaml.SequenceNode):
-            return [self.build(item, path) for item in node.value]
-        assert isinstance(node, yaml.ScalarNode)
+        return [self.build(item, path, depth) for item in node.value]
+
+    def scalar(self, node: yaml.Node, path: tuple[str, ...]) -> Any:
+        assert isinstance(node, yaml.ScalarNode)  # composed nodes: scalar or collection
         if "$" in node.value and node.tag in ("tag:yaml.org,2002:str", "!"):
             return self.interpolate(node, path)
         try:
@@ -320,7 +326,7 @@ def _validate(
     for section in SECTIONS:
         value = data.get(section)
         if value is not None and not isinstance(value, dict):
-            raise fail((section,), f"expected a mapping, got {_kind(value)}")
+            raise fail((section,), f"expected a mapping, got {kind(value)}")
     settings.orchestrator = _options(
         data.get("orchestrator") or {}, ("orchestrator",), ORCHESTRATOR_OPTIONS, fail
     )
@@ -328,7 +334,7 @@ def _validate(
         if options is None:
             options = {}
         if not isinstance(options, dict):
-            raise fail(("services", name), f"expected a mapping of options, got {_kind(options)}")
+            raise fail(("services", name), f"expected a mapping of options, got {kind(options)}")
         settings.services[name] = _options(options, ("services", name), SERVICE_OPTIONS, fail)
     settings.config = data.get("config") or {}
     return settings
@@ -337,30 +343,23 @@ def _validate(
 def _options(
     given: dict[str, Any],
     path: tuple[str, ...],
-    schema: dict[str, tuple[Any, str]],
-    fail: Any,
+    schema: Mapping[str, Option],
+    fail: Callable[[tuple[str, ...], str], ConfigError],
 ) -> dict[str, Any]:
+    allowed = list(yaml_options(schema))
     for key, value in given.items():
-        if key not in schema:
+        if key not in allowed:
             raise fail(
-                (*path, key), f"unknown key{_suggest(key, schema)}; expected {_listed(schema)}"
+                (*path, key), f"unknown key{_suggest(key, allowed)}; expected {_listed(allowed)}"
             )
-        check, wanted = schema[key]
-        if not check(value):
-            raise fail((*path, key), f"expected {wanted}, got {_kind(value)}")
+        wrong = problem(schema[key], value)
+        if wrong is not None:
+            raise fail((*path, key), wrong)
     return dict(given)
 
 
 def _dotted(path: Iterable[str]) -> str:
     return ".".join(path)
-
-
-def _kind(value: Any) -> str:
-    if isinstance(value, dict):
-        return "a mapping"
-    if isinstance(value, list):
-        return "a list"
-    return repr(value)
 
 
 def _listed(names: Iterable[str]) -> str:

@@ -6,8 +6,8 @@ import logging
 from collections.abc import Sequence
 from typing import Any
 
-from ._report import Event, ServiceReport
-from ._service import LifecycleState, ServiceState
+from .._report import Event, ServiceReport
+from .._service import LifecycleState, ServiceState
 
 __all__ = ["Progress", "StartedFilter", "timeline"]
 

@@ -1,4 +1,4 @@
-"""The ``haraka`` command (also ``python -m haraka_di``).
+"""The ``haraka`` command's argument parsing and its three commands.
 
 - ``haraka run TARGET [--config FILE] [--set KEY=VALUE ...]``: run the services
   until SIGINT/SIGTERM, then stop them in reverse order.
@@ -24,19 +24,17 @@ import traceback
 from collections.abc import Sequence
 from typing import Any
 
+from .._report import Event
+from .._service import LifecycleState
+from .._systemd import SystemdNotifier
+from ..exceptions import ConfigError, HarakaError, StartupError, TargetError
+from ._build import build_orchestrator
 from ._config import Settings, load_config
 from ._progress import Progress, StartedFilter, timeline
 from ._render import FORMATS, render
-from ._report import Event
-from ._service import LifecycleState
-from ._systemd import SystemdNotifier
 from ._target import load_target
-from .exceptions import ConfigError, HarakaError, StartupError, TargetError
 
-# What `haraka run` is built from is public here, for programs that run their
-# own orchestrator: the YAML loader (``load_config(path, ["config.x=1"])
-# .apply(container)``) and the systemd notifier (an orchestrator listener).
-__all__ = ["ConfigError", "Settings", "SystemdNotifier", "load_config", "main"]
+__all__ = ["main"]
 
 log = logging.getLogger("haraka_di")
 
@@ -53,7 +51,7 @@ class _Fail(Exception):
 
 
 def _parser() -> argparse.ArgumentParser:
-    from . import __version__
+    from .. import __version__
 
     parser = argparse.ArgumentParser(
         prog="haraka",
@@ -95,7 +93,14 @@ def _parser() -> argparse.ArgumentParser:
 
     common("run", "Run the services until SIGINT/SIGTERM, then stop them in reverse order.")
     graph = common("graph", "Print the service graph with priorities and start waves.")
-    graph.add_argument("-f", "--format", choices=list(FORMATS), default="text")
+    graph.add_argument(
+        "-f",
+        "--format",
+        choices=list(FORMATS),
+        default="text",
+        help="output format: text for people, mermaid or dot for diagrams (edges point "
+        "from a dependency to its dependent), json for tools (default: %(default)s)",
+    )
     common("check", "Validate the container and configuration without starting anything.")
     return parser
 
@@ -146,7 +151,7 @@ def _prepare(args: argparse.Namespace, config_status: int) -> tuple[Any, Setting
         raise _Fail(str(exc), USAGE_ERROR, exc.__cause__ or exc) from None
     try:
         settings = load_config(args.config, args.overrides)
-        orchestrator = settings.apply(container)
+        orchestrator = build_orchestrator(container, settings)
     except ConfigError as exc:
         raise _Fail(str(exc), config_status, exc) from None
     return orchestrator, settings

@@ -6,8 +6,8 @@ import json
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
-from ._plan import Plan
-from ._service import LAST
+from .._plan import Plan
+from .._service import LAST
 
 __all__ = ["FORMATS", "render"]
 

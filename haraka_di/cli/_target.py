@@ -1,18 +1,27 @@
-"""Resolving the CLI's TARGET (``module:attr``) to a container instance."""
+"""Resolving the CLI's TARGET (``module:attr``) to a container instance.
+
+What counts as a container is the core's answer (:func:`haraka_di._graph.is_container`,
+:func:`~haraka_di._graph.as_container`); this module adds the importing and
+the one-line :class:`~haraka_di.TargetError` for everything that can go wrong.
+"""
 
 from __future__ import annotations
 
 import importlib
 import os
 import sys
-from typing import Any
+from typing import TYPE_CHECKING
 
-from .exceptions import TargetError
+from .._graph import as_container, is_container
+from ..exceptions import TargetError
+
+if TYPE_CHECKING:
+    from dependency_injector import containers
 
 __all__ = ["TargetError", "load_target"]
 
 
-def load_target(target: str, app_dir: str | None = ".") -> Any:
+def load_target(target: str, app_dir: str | None = ".") -> containers.Container:
     """Import ``module:attr`` and return a container *instance*.
 
     ``attr`` (dots allowed) may be a DeclarativeContainer class (instantiated),
@@ -20,8 +29,6 @@ def load_target(target: str, app_dir: str | None = ".") -> Any:
     ``app_dir`` is put first on ``sys.path`` (as uvicorn does), so
     ``haraka run containers.app:Application`` works from the project root.
     """
-    from dependency_injector import containers
-
     module_name, sep, attr = target.partition(":")
     if not sep or not module_name or not attr:
         raise TargetError(
@@ -42,35 +49,36 @@ def load_target(target: str, app_dir: str | None = ".") -> Any:
         raise TargetError(f"cannot import {module_name!r}: {type(exc).__name__}: {exc}") from exc
     except Exception as exc:
         raise TargetError(f"cannot import {module_name!r}: {type(exc).__name__}: {exc}") from exc
-    obj: Any = module
+    obj: object = module
     for part in attr.split("."):
         try:
             obj = getattr(obj, part)
         except AttributeError:
             raise TargetError(f"module {module_name!r} has no attribute {attr!r}") from None
-    if isinstance(obj, containers.Container):
-        return obj
+    if is_container(obj):
+        return _instance(obj, target, "creating the container")
     if isinstance(obj, type):
-        if issubclass(obj, containers.DeclarativeContainer):
-            try:
-                return obj()
-            except Exception as exc:
-                raise TargetError(f"{target}: creating the container failed: {exc!r}") from exc
         raise TargetError(_not_a_container(target, obj))
     if callable(obj):
         try:
             made = obj()
         except Exception as exc:
             raise TargetError(f"{target}: calling the factory failed: {exc!r}") from exc
-        if isinstance(made, type) and issubclass(made, containers.DeclarativeContainer):
-            made = made()
-        if isinstance(made, containers.Container):
-            return made
+        if is_container(made):
+            return _instance(made, target, "creating the container it returned")
         raise TargetError(
             f"{target} is a factory, but it returned {_short(made)}, not a "
             "dependency-injector container"
         )
     raise TargetError(_not_a_container(target, obj))
+
+
+def _instance(obj: object, target: str, doing: str) -> containers.Container:
+    """``as_container(obj)``, a failing container constructor as a TargetError."""
+    try:
+        return as_container(obj)
+    except Exception as exc:
+        raise TargetError(f"{target}: {doing} failed: {exc!r}") from exc
 
 
 def _not_a_container(target: str, obj: object) -> str:
