@@ -1,7 +1,7 @@
 """UvicornService: serve an ASGI app with uvicorn as one of the orchestrator's
 services, so the orchestrator (not uvicorn) owns the process and its signals.
 
-Imported only by :mod:`haraka_di.fastapi`.
+Re-exported by :mod:`haraka_di.fastapi`.
 """
 
 from __future__ import annotations
@@ -15,12 +15,12 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 import uvicorn
 
-from ._service import LAST, LifecycleState, Service
-from .exceptions import ServeError
+from .._service import LAST, LifecycleState, Service
+from ..exceptions import ServeError
 
 if TYPE_CHECKING:
-    from ._orchestrator import Orchestrator
-    from ._runtime import Runtime
+    from .._orchestrator import Orchestrator
+    from .._runtime import Runtime
 
 __all__ = ["LAST", "UvicornService"]
 
