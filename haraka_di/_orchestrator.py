@@ -13,6 +13,7 @@ from contextlib import asynccontextmanager, suppress
 from typing import Any
 
 from ._assembly import Assembly, BuildError
+from ._docs import announce_docs, base_url_of
 from ._graph import ContainerGraph, as_container, discover
 from ._plan import Plan
 from ._registry import Entry, Registry
@@ -532,13 +533,9 @@ class Orchestrator:
             return list(self._registry.manual)
 
     def _announce(self, settings: object, app: object) -> None:
-        docs = getattr(app, "docs_url", None)
-        if app is None or not docs:
-            return
-        host = getattr(settings, "host", None) or "127.0.0.1"
-        port = getattr(settings, "port", None) or 8000
-        self.docs_url = f"http://{host}:{port}{docs}"
-        log.info("API docs at %s", self.docs_url)
+        url = announce_docs(app, base_url_of(settings))
+        if url is not None:  # keep what a served UvicornService published
+            self.docs_url = url
 
     def __repr__(self) -> str:
         count = len(self._board.entries) or len(self._registry.manual)

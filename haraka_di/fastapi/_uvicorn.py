@@ -15,11 +15,11 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 import uvicorn
 
+from .._docs import announce_docs
 from .._service import LAST, LifecycleState, Service
 from ..exceptions import ServeError
 
 if TYPE_CHECKING:
-    from .._orchestrator import Orchestrator
     from .._runtime import Runtime
 
 __all__ = ["LAST", "UvicornService"]
@@ -158,16 +158,16 @@ class UvicornService(Service):
     async def startup(self) -> None:
         if self._task is not None:
             raise RuntimeError(f"{self!r} was already started; build a new one to serve again")
-        orchestrator = self._orchestrator()
-        self._attach(orchestrator)
+        runtime = self._runtime()
+        self._attach(runtime)
         config = uvicorn.Config(self.app, host=self.host, port=self.port, **self.uvicorn_options)
         server = self.server = _Server(config)
         task = self._task = asyncio.get_running_loop().create_task(
             self._serve(server), name=f"haraka:{self.name}:serve"
         )
         task.add_done_callback(self._served)
-        if orchestrator is not None:
-            orchestrator.add_shutdown_task(self._reap)
+        if runtime is not None:
+            runtime.add_shutdown_task(self._reap)
         listening = asyncio.ensure_future(server.listening.wait())
         last_error = _LastError()
         uvicorn_log = logging.getLogger("uvicorn.error")
@@ -185,7 +185,9 @@ class UvicornService(Service):
             detail = last_error.message or error or "it stopped before listening"
             raise ServeError(f"uvicorn did not start serving {self.url}: {detail}") from error
         self.port = _bound_port(server, self.port)
-        self._announce(orchestrator)
+        docs_url = announce_docs(self.app, self.url)
+        if runtime is not None and docs_url is not None:
+            runtime.publish_docs_url(docs_url)
 
     async def shutdown(self) -> None:
         server, task = self.server, self._task
@@ -213,7 +215,7 @@ class UvicornService(Service):
         error = None if task.cancelled() else task.exception()
         if self._stopping or self.server is None or not self.server.started:
             return  # an expected end, or a failed start that startup() reports
-        runtime = getattr(self, "runtime", None)
+        runtime = self._runtime()
         log.error("uvicorn stopped serving %s on its own: %r", self.url, error)
         if runtime is not None and runtime.state is LifecycleState.RUNNING:
             runtime.request_shutdown(1)
@@ -244,29 +246,21 @@ class UvicornService(Service):
         # listening once the orchestrator is done.
         await self._stop_now("it was still running after shutdown")
 
-    def _orchestrator(self) -> Orchestrator | None:
-        runtime = getattr(self, "runtime", None)
-        return runtime.orchestrator if runtime is not None else None
+    def _runtime(self) -> Runtime | None:
+        """The runtime handle, None when no orchestrator runs this service."""
+        return getattr(self, "runtime", None)
 
-    def _attach(self, orchestrator: Orchestrator | None) -> None:
+    def _attach(self, runtime: Runtime | None) -> None:
         """Give the app's routes the orchestrator and container (health
-        endpoints, ``provide()``), and tell a haraka lifespan to stand down."""
+        endpoints, ``provide()``), and tell a haraka lifespan to stand down
+        (``app.state.haraka_served_by``: the runtime, whose ``state`` it reads)."""
         state = getattr(self.app, "state", None)
-        if state is None or orchestrator is None:
+        if state is None or runtime is None:
             return
-        state.orchestrator = orchestrator
-        state.haraka_served_by = orchestrator
-        if orchestrator.container is not None:
-            state.container = orchestrator.container
-
-    def _announce(self, orchestrator: Orchestrator | None) -> None:
-        docs = getattr(self.app, "docs_url", None)
-        if not docs:
-            return
-        url = self.url + docs
-        if orchestrator is not None:
-            orchestrator.docs_url = url
-        log.info("API docs at %s", url)
+        state.orchestrator = runtime.orchestrator
+        state.haraka_served_by = runtime
+        if runtime.container is not None:
+            state.container = runtime.container
 
     def __repr__(self) -> str:
         return f"<UvicornService {self.name!r} {self.url}>"
