@@ -13,6 +13,7 @@ from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from typing import Any
 
 from .._graph import is_container
+from .._options import ORCHESTRATOR_OPTIONS, check
 from .._orchestrator import Orchestrator
 from .._service import LifecycleState
 
@@ -47,8 +48,8 @@ def lifespan(
     """
     if orchestrator_options.get("handle_signals"):
         raise ValueError(_SIGNALS_OWNED)
+    check(ORCHESTRATOR_OPTIONS, orchestrator_options, "lifespan()")  # now, not at startup
     options = {**orchestrator_options, "handle_signals": False}
-    Orchestrator(None, **options)  # validate the options now, not at startup
     if not is_container(container):
         raise TypeError(
             f"lifespan() takes a dependency-injector container (class or instance), "

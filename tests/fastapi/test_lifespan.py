@@ -119,10 +119,15 @@ def test_lifespan_refuses_to_handle_signals() -> None:
 def test_lifespan_checks_its_arguments_up_front() -> None:
     with pytest.raises(TypeError, match="takes a dependency-injector container"):
         lifespan(object())
-    with pytest.raises(TypeError):
+    with pytest.raises(
+        TypeError, match=r"lifespan\(\) got unknown option\(s\) \['no_such_option'\]"
+    ):
         lifespan(make_container(Journal()), no_such_option=1)
-    with pytest.raises(ValueError, match="max_concurrency"):
+    with pytest.raises(ValueError, match="max_concurrency must be a positive integer or None"):
         lifespan(make_container(Journal()), max_concurrency=0)
+    with pytest.raises(ValueError, match="drain_seconds must be a number of seconds >= 0"):
+        lifespan(make_container(Journal()), drain_seconds=-1)
+    lifespan(make_container(Journal()), handle_signals=False)  # saying it is fine
 
 
 async def test_startup_failure_leaves_nothing_listening() -> None:
