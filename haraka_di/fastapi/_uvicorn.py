@@ -34,35 +34,37 @@ _CONFIG_OPTIONS = frozenset(inspect.signature(uvicorn.Config).parameters) - _RES
 
 
 class _Server(uvicorn.Server):
-    """A uvicorn server that leaves the process's signals alone and says
-    (with an event, not a flag to poll) when it is listening."""
+    """A uvicorn server that leaves the process's signals alone, says (with
+    an event, not a flag to poll) when it is listening, and stops at once
+    when asked with :meth:`request_exit`."""
 
     def __init__(self, config: uvicorn.Config) -> None:
-        self._exit = asyncio.Event()  # before super().__init__ sets should_exit
         super().__init__(config)
         self.listening = asyncio.Event()
+        self._exit_requested = asyncio.Event()
 
-    # uvicorn polls ``should_exit`` every 0.1 s in its main loop; backing the
-    # flag with an event lets the loop wake the moment a stop is asked for.
-    @property
-    def should_exit(self) -> bool:
-        return self._exit.is_set()
-
-    @should_exit.setter
-    def should_exit(self, value: bool) -> None:
-        if value:
-            self._exit.set()
-        else:
-            self._exit.clear()
+    def request_exit(self) -> None:
+        """Ask uvicorn to exit, as its own signal handler would (``should_exit``):
+        stop accepting, finish in-flight requests, run the lifespan shutdown."""
+        self.should_exit = True
+        self._exit_requested.set()
 
     async def main_loop(self) -> None:
-        counter = 0
-        should_exit = await self.on_tick(counter)
-        while not should_exit:
-            counter = (counter + 1) % 864000
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._exit.wait(), 0.1)
-            should_exit = await self.on_tick(counter)
+        # uvicorn's main loop sleeps 0.1 s between ticks (the Date header,
+        # limit_max_requests, should_exit). It runs unchanged; a request_exit()
+        # only cuts its current sleep short, and uvicorn then shuts down as
+        # after any tick that saw should_exit.
+        ticking = asyncio.ensure_future(super().main_loop())
+        asked = asyncio.ensure_future(self._exit_requested.wait())
+        try:
+            await asyncio.wait({ticking, asked}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            asked.cancel()
+            if not ticking.done():
+                ticking.cancel()
+                await asyncio.wait({ticking})
+        if not ticking.cancelled():
+            ticking.result()  # its own end (limit_max_requests), or its error
 
     @contextlib.contextmanager
     def capture_signals(self) -> Iterator[None]:
@@ -142,7 +144,7 @@ class UvicornService(Service):
         self.host = host
         self.port = port
         self.uvicorn_options = uvicorn_options
-        self.server: uvicorn.Server | None = None
+        self.server: _Server | None = None
         self._task: asyncio.Task[None] | None = None
         self._stopping = False
 
@@ -194,7 +196,7 @@ class UvicornService(Service):
         if server is None or task is None or task.done():
             return
         self._stopping = True
-        server.should_exit = True  # stop accepting, finish in-flight requests
+        server.request_exit()  # stop accepting, finish in-flight requests
         try:
             await asyncio.shield(task)
         except asyncio.CancelledError:
@@ -229,7 +231,7 @@ class UvicornService(Service):
             return
         log.warning("stopping uvicorn now: %s", why)
         self._stopping = True
-        server.should_exit = True
+        server.request_exit()
         for listener in getattr(server, "servers", ()):
             listener.close()
         for request in list(server.server_state.tasks):
