@@ -8,6 +8,7 @@ installs handlers of its own.
 from __future__ import annotations
 
 import logging
+import weakref
 from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from typing import Any
@@ -17,7 +18,7 @@ from .._options import ORCHESTRATOR_OPTIONS, check
 from .._orchestrator import Orchestrator
 from .._service import LifecycleState
 
-__all__ = ["lifespan"]
+__all__ = ["lifespan", "runs_under_asgi_server"]
 
 log = logging.getLogger("haraka_di")
 
@@ -44,7 +45,10 @@ def lifespan(
     ``container`` is a container class (instantiated per app run) or
     instance. When the app is served by a :class:`UvicornService`, the
     orchestrator running that service already owns the services and this
-    lifespan stands down, so one app object works in both modes.
+    lifespan stands down, so one app object works in both modes. The
+    other way round, a :class:`UvicornService` in the services this lifespan
+    runs stands down: the ASGI server running the lifespan serves the app
+    (see :func:`runs_under_asgi_server`).
     """
     if orchestrator_options.get("handle_signals"):
         raise ValueError(_SIGNALS_OWNED)
@@ -67,6 +71,7 @@ def lifespan(
             yield
             return
         orchestrator = Orchestrator(container, **options)
+        _UNDER_ASGI.add(orchestrator)
         state.orchestrator = orchestrator
         state.container = orchestrator.container
         await orchestrator.run()
@@ -79,3 +84,14 @@ def lifespan(
 
 
 _ACTIVE = frozenset({LifecycleState.STARTING, LifecycleState.RUNNING})
+
+# The orchestrators lifespan() built (weakly: one per app run).
+_UNDER_ASGI: weakref.WeakSet[Orchestrator] = weakref.WeakSet()
+
+
+def runs_under_asgi_server(orchestrator: object) -> bool:
+    """Was ``orchestrator`` built by a :func:`lifespan`, so that an ASGI
+    server (``uvicorn main:app``, gunicorn's uvicorn worker, TestClient)
+    drives it and already serves the app? Then a UvicornService among its
+    services must not start a second server."""
+    return orchestrator in _UNDER_ASGI

@@ -18,6 +18,7 @@ import uvicorn
 from .._docs import announce_docs
 from .._service import LAST, LifecycleState, Service
 from ..exceptions import ServeError
+from ._lifespan import runs_under_asgi_server
 
 if TYPE_CHECKING:
     from .._runtime import Runtime
@@ -114,6 +115,10 @@ class UvicornService(Service):
     - uvicorn installs no signal handlers: the orchestrator owns SIGINT and
       SIGTERM, so SIGTERM drops readiness, waits ``drain_seconds``, then stops
       this server, then the other services in reverse order.
+    - Among the services a FastAPI :func:`~haraka_di.fastapi.lifespan` runs,
+      it stands down: an ASGI server is already serving, so it starts no
+      second server (logs one INFO line saying so) and counts as started and
+      ready, so that the other services run.
     """
 
     name = "uvicorn"
@@ -161,6 +166,9 @@ class UvicornService(Service):
         if self._task is not None:
             raise RuntimeError(f"{self!r} was already started; build a new one to serve again")
         runtime = self._runtime()
+        if runtime is not None and runs_under_asgi_server(runtime.orchestrator):
+            self._stand_down(runtime)
+            return
         self._attach(runtime)
         config = uvicorn.Config(self.app, host=self.host, port=self.port, **self.uvicorn_options)
         server = self.server = _Server(config)
@@ -263,6 +271,20 @@ class UvicornService(Service):
         state.haraka_served_by = runtime
         if runtime.container is not None:
             state.container = runtime.container
+
+    def _stand_down(self, runtime: Runtime) -> None:
+        state = getattr(self.app, "state", None)
+        if state is not None:  # provide() and the probes work on this app too
+            state.orchestrator = runtime.orchestrator
+            if runtime.container is not None:
+                state.container = runtime.container
+        log.info(
+            "%r stands down, no second server is started: its services run under "
+            "lifespan(), and the ASGI server running that lifespan (uvicorn main:app, "
+            "TestClient) serves the app. To serve with UvicornService instead, run the "
+            "container with 'haraka run' or Orchestrator.serve().",
+            self,
+        )
 
     def __repr__(self) -> str:
         return f"<UvicornService {self.name!r} {self.url}>"
