@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 
-__all__ = ["announce_docs"]
+__all__ = ["announce_docs", "base_url_of"]
 
 log = logging.getLogger("haraka_di")
 

@@ -173,8 +173,9 @@ class Orchestrator(Readiness):
             self._serve.capture(self._cleanup)
         self._assembly.bind_runtime(graph, self.runtime)
         await self._lifecycle.start(plan, records)
-        if app is not None:
-            self.docs_url = announce_docs(app, base_url_of(settings))
+        url = announce_docs(app, base_url_of(settings))
+        if url is not None:  # (never erase what a server published)
+            self.docs_url = url
 
     async def shutdown(self) -> None:
         """Stop everything in reverse order; idempotent and concurrency-safe.

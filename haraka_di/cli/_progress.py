@@ -6,6 +6,7 @@ import logging
 from collections.abc import Sequence
 from typing import Any
 
+from .._record import STARTED
 from .._report import Event, ServiceReport
 from .._service import LifecycleState, ServiceState
 
@@ -36,7 +37,7 @@ class Progress:
         state = event.state
         if state is ServiceState.STARTING:
             log.info("starting %s ...", name)
-        elif event.lifecycle is LifecycleState.STARTING and state in _UP:
+        elif event.lifecycle is LifecycleState.STARTING and state in STARTED:
             self.done += 1
             ready = "ready" if state is ServiceState.READY else "started, not ready yet"
             log.info("[%d/%d] %s %s", self.done, self.total, name, ready)
@@ -52,9 +53,6 @@ class Progress:
         if not self._announced_ready:
             self._announced_ready = True
             log.info("all %d service(s) ready", self.total)
-
-
-_UP = (ServiceState.STARTED, ServiceState.READY)
 
 
 class StartedFilter(logging.Filter):

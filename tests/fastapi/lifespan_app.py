@@ -4,6 +4,8 @@
 
 uvicorn owns the signals; the lifespan runs db <- cache <- api. The
 environment variable LIFESPAN_APP_FAIL names a service whose start fails.
+``served`` is the same with a UvicornService for the app on
+LIFESPAN_APP_SERVER_PORT among the services (it must stand down).
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ from dependency_injector import containers, providers
 from fastapi import FastAPI
 
 from haraka_di import Service
-from haraka_di.fastapi import health_router, lifespan
+from haraka_di.fastapi import UvicornService, health_router, lifespan
 
 handler = logging.StreamHandler(sys.stderr)
 handler.setFormatter(logging.Formatter("haraka: %(message)s"))
@@ -42,3 +44,16 @@ class Container(containers.DeclarativeContainer):
 
 app = FastAPI(lifespan=lifespan(Container))
 app.include_router(health_router())
+
+
+class Served(Container):
+    web = providers.Object(None)  # the app below, once it exists
+    http = providers.Singleton(
+        UvicornService, web, port=int(os.environ.get("LIFESPAN_APP_SERVER_PORT", "8000"))
+    )
+
+
+served_container = Served()
+served = FastAPI(lifespan=lifespan(served_container))
+served.include_router(health_router())
+served_container.web.override(providers.Object(served))

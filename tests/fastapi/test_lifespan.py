@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import logging
 import signal
 from typing import Any
 
 import pytest
 from dependency_injector import containers, providers
 from fastapi import FastAPI
+from fastapi.testclient import TestClient
 
 from haraka_di import LifecycleState, Orchestrator, ServiceState
 from haraka_di.fastapi import UvicornService, lifespan
@@ -119,10 +121,15 @@ def test_lifespan_refuses_to_handle_signals() -> None:
 def test_lifespan_checks_its_arguments_up_front() -> None:
     with pytest.raises(TypeError, match="takes a dependency-injector container"):
         lifespan(object())
-    with pytest.raises(TypeError):
+    with pytest.raises(
+        TypeError, match=r"lifespan\(\) got unknown option\(s\) \['no_such_option'\]"
+    ):
         lifespan(make_container(Journal()), no_such_option=1)
-    with pytest.raises(ValueError, match="max_concurrency"):
+    with pytest.raises(ValueError, match="max_concurrency must be a positive integer or None"):
         lifespan(make_container(Journal()), max_concurrency=0)
+    with pytest.raises(ValueError, match="drain_seconds must be a number of seconds >= 0"):
+        lifespan(make_container(Journal()), drain_seconds=-1)
+    lifespan(make_container(Journal()), handle_signals=False)  # saying it is fine
 
 
 async def test_startup_failure_leaves_nothing_listening() -> None:
@@ -132,3 +139,46 @@ async def test_startup_failure_leaves_nothing_listening() -> None:
         async with serving(app, port=port):
             raise AssertionError("served although db failed")
     assert not listening(port)
+
+
+@pytest.mark.parametrize("same_app", [True, False], ids=["its-own-app", "another-app"])
+def test_under_the_lifespan_a_uvicorn_service_stands_down(
+    same_app: bool, caplog: pytest.LogCaptureFixture
+) -> None:
+    # issue 14: it started a second uvicorn ("address already in use" under
+    # uvicorn main:app; port 8000 silently opened under TestClient)
+    caplog.set_level(logging.INFO, "haraka_di")
+    journal, port = Journal(), free_port()
+
+    class Container(make_container(journal)):  # type: ignore[misc]
+        web = providers.Singleton(FastAPI)
+        http = providers.Singleton(UvicornService, web, port=port)
+
+    container = Container()
+    app = FastAPI(lifespan=lifespan(container))
+    if same_app:
+        container.web.override(providers.Object(app))
+
+    @app.get("/services")
+    async def services() -> dict[str, str]:
+        return {r.name: r.state.value for r in app.state.orchestrator.report()}
+
+    with TestClient(app) as client:
+        assert not listening(port)
+        assert client.get("/services").json() == {
+            "db": "ready",
+            "cache": "ready",
+            "api": "ready",
+            "http": "ready",  # counts as started and ready
+        }
+        assert app.state.orchestrator.is_ready()
+        web = container.web()
+        assert web.state.container is container  # provide() works on its app too
+    assert not listening(port)
+    assert journal.starts() == ["db", "cache", "api"]
+    assert journal.stops() == ["api", "cache", "db"]
+    lines = [r.getMessage() for r in caplog.records if "stands down" in r.getMessage()]
+    assert len(lines) == 1, lines
+    assert lines[0].startswith("<UvicornService 'http' http://127.0.0.1:")
+    assert "no second server is started" in lines[0]
+    assert [r.levelno for r in caplog.records if "stands down" in r.getMessage()] == [logging.INFO]

@@ -263,3 +263,31 @@ def test_uvicorn_with_the_lifespan_refuses_to_serve_when_startup_fails() -> None
     assert child.stopped() == ["db"], child.log
     assert "Application startup failed. Exiting." in child.log
     assert not listening(port)
+
+
+def test_uvicorn_with_the_lifespan_serves_once_when_the_container_has_a_server() -> None:
+    # issue 14: the UvicornService bound the same port again ("address
+    # already in use") and uvicorn exited; it stands down instead
+    port = free_port()
+    child = Child(
+        "-m",
+        "uvicorn",
+        "tests.fastapi.lifespan_app:served",
+        "--port",
+        str(port),
+        env={"LIFESPAN_APP_SERVER_PORT": str(port)},
+    )
+    try:
+        wait_ready(child, port)
+        response = probe(port)
+        assert response is not None
+        assert response.json()["services"]["http"] == {"state": "ready", "ready": True}
+        child.proc.send_signal(signal.SIGTERM)
+        status = child.wait(GRACE)
+    finally:
+        child.kill()
+    assert status == -signal.SIGTERM, child.log
+    assert "address already in use" not in child.log
+    assert child.log.count("stands down, no second server is started") == 1, child.log
+    assert child.stopped() == ["http", "api", "cache", "db"], child.log
+    assert not listening(port)

@@ -10,6 +10,7 @@ from typing import Any
 
 import httpx
 import pytest
+import uvicorn
 from dependency_injector import containers, providers
 from fastapi import Depends, FastAPI
 
@@ -279,3 +280,24 @@ def test_it_is_a_service_with_the_lowest_priority() -> None:
     assert service.priority < -(10**9)
     assert service.url == "http://127.0.0.1:8000"
     assert repr(service) == "<UvicornService 'uvicorn' http://127.0.0.1:8000>"
+
+
+async def test_a_stop_request_ends_uvicorns_main_loop_without_waiting_for_its_tick() -> None:
+    # uvicorn's own loop looks at should_exit every 0.1 s; request_exit()
+    # ends it within a few event-loop iterations instead (no clock involved).
+    from haraka_di.fastapi._uvicorn import _Server
+
+    config = uvicorn.Config(FastAPI(), port=0, log_level="warning")
+    config.load()
+    server = _Server(config)
+    loop = asyncio.create_task(server.main_loop())
+    await asyncio.sleep(0.01)  # now inside uvicorn's sleep between two ticks
+    assert not loop.done()
+    server.request_exit()
+    assert server.should_exit
+    for _ in range(20):
+        if loop.done():
+            break
+        await asyncio.sleep(0)
+    assert loop.done(), "main_loop still waits for its next tick"
+    assert loop.result() is None

@@ -1,7 +1,7 @@
 """UvicornService: serve an ASGI app with uvicorn as one of the orchestrator's
 services, so the orchestrator (not uvicorn) owns the process and its signals.
 
-Imported only by :mod:`haraka_di.fastapi`.
+Re-exported by :mod:`haraka_di.fastapi`.
 """
 
 from __future__ import annotations
@@ -15,12 +15,13 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 import uvicorn
 
-from ._service import LAST, LifecycleState, Service
-from .exceptions import ServeError
+from .._docs import announce_docs
+from .._service import LAST, LifecycleState, Service
+from ..exceptions import ServeError
+from ._lifespan import runs_under_asgi_server
 
 if TYPE_CHECKING:
-    from ._orchestrator import Orchestrator
-    from ._runtime import Runtime
+    from .._runtime import Runtime
 
 __all__ = ["LAST", "UvicornService"]
 
@@ -34,35 +35,37 @@ _CONFIG_OPTIONS = frozenset(inspect.signature(uvicorn.Config).parameters) - _RES
 
 
 class _Server(uvicorn.Server):
-    """A uvicorn server that leaves the process's signals alone and says
-    (with an event, not a flag to poll) when it is listening."""
+    """A uvicorn server that leaves the process's signals alone, says (with
+    an event, not a flag to poll) when it is listening, and stops at once
+    when asked with :meth:`request_exit`."""
 
     def __init__(self, config: uvicorn.Config) -> None:
-        self._exit = asyncio.Event()  # before super().__init__ sets should_exit
         super().__init__(config)
         self.listening = asyncio.Event()
+        self._exit_requested = asyncio.Event()
 
-    # uvicorn polls ``should_exit`` every 0.1 s in its main loop; backing the
-    # flag with an event lets the loop wake the moment a stop is asked for.
-    @property
-    def should_exit(self) -> bool:
-        return self._exit.is_set()
-
-    @should_exit.setter
-    def should_exit(self, value: bool) -> None:
-        if value:
-            self._exit.set()
-        else:
-            self._exit.clear()
+    def request_exit(self) -> None:
+        """Ask uvicorn to exit, as its own signal handler would (``should_exit``):
+        stop accepting, finish in-flight requests, run the lifespan shutdown."""
+        self.should_exit = True
+        self._exit_requested.set()
 
     async def main_loop(self) -> None:
-        counter = 0
-        should_exit = await self.on_tick(counter)
-        while not should_exit:
-            counter = (counter + 1) % 864000
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._exit.wait(), 0.1)
-            should_exit = await self.on_tick(counter)
+        # uvicorn's main loop sleeps 0.1 s between ticks (the Date header,
+        # limit_max_requests, should_exit). It runs unchanged; a request_exit()
+        # only cuts its current sleep short, and uvicorn then shuts down as
+        # after any tick that saw should_exit.
+        ticking = asyncio.ensure_future(super().main_loop())
+        asked = asyncio.ensure_future(self._exit_requested.wait())
+        try:
+            await asyncio.wait({ticking, asked}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            asked.cancel()
+            if not ticking.done():
+                ticking.cancel()
+                await asyncio.wait({ticking})
+        if not ticking.cancelled():
+            ticking.result()  # its own end (limit_max_requests), or its error
 
     @contextlib.contextmanager
     def capture_signals(self) -> Iterator[None]:
@@ -112,6 +115,10 @@ class UvicornService(Service):
     - uvicorn installs no signal handlers: the orchestrator owns SIGINT and
       SIGTERM, so SIGTERM drops readiness, waits ``drain_seconds``, then stops
       this server, then the other services in reverse order.
+    - Among the services a FastAPI :func:`~haraka_di.fastapi.lifespan` runs,
+      it stands down: an ASGI server is already serving, so it starts no
+      second server (logs one INFO line saying so) and counts as started and
+      ready, so that the other services run.
     """
 
     name = "uvicorn"
@@ -142,7 +149,7 @@ class UvicornService(Service):
         self.host = host
         self.port = port
         self.uvicorn_options = uvicorn_options
-        self.server: uvicorn.Server | None = None
+        self.server: _Server | None = None
         self._task: asyncio.Task[None] | None = None
         self._stopping = False
 
@@ -158,16 +165,19 @@ class UvicornService(Service):
     async def startup(self) -> None:
         if self._task is not None:
             raise RuntimeError(f"{self!r} was already started; build a new one to serve again")
-        orchestrator = self._orchestrator()
-        self._attach(orchestrator)
+        runtime = self._runtime()
+        if runtime is not None and runs_under_asgi_server(runtime.orchestrator):
+            self._stand_down(runtime)
+            return
+        self._attach(runtime)
         config = uvicorn.Config(self.app, host=self.host, port=self.port, **self.uvicorn_options)
         server = self.server = _Server(config)
         task = self._task = asyncio.get_running_loop().create_task(
             self._serve(server), name=f"haraka:{self.name}:serve"
         )
         task.add_done_callback(self._served)
-        if orchestrator is not None:
-            orchestrator.add_shutdown_task(self._reap)
+        if runtime is not None:
+            runtime.add_shutdown_task(self._reap)
         listening = asyncio.ensure_future(server.listening.wait())
         last_error = _LastError()
         uvicorn_log = logging.getLogger("uvicorn.error")
@@ -185,14 +195,16 @@ class UvicornService(Service):
             detail = last_error.message or error or "it stopped before listening"
             raise ServeError(f"uvicorn did not start serving {self.url}: {detail}") from error
         self.port = _bound_port(server, self.port)
-        self._announce(orchestrator)
+        docs_url = announce_docs(self.app, self.url)
+        if runtime is not None and docs_url is not None:
+            runtime.publish_docs_url(docs_url)
 
     async def shutdown(self) -> None:
         server, task = self.server, self._task
         if server is None or task is None or task.done():
             return
         self._stopping = True
-        server.should_exit = True  # stop accepting, finish in-flight requests
+        server.request_exit()  # stop accepting, finish in-flight requests
         try:
             await asyncio.shield(task)
         except asyncio.CancelledError:
@@ -213,7 +225,7 @@ class UvicornService(Service):
         error = None if task.cancelled() else task.exception()
         if self._stopping or self.server is None or not self.server.started:
             return  # an expected end, or a failed start that startup() reports
-        runtime = getattr(self, "runtime", None)
+        runtime = self._runtime()
         log.error("uvicorn stopped serving %s on its own: %r", self.url, error)
         if runtime is not None and runtime.state is LifecycleState.RUNNING:
             runtime.request_shutdown(1)
@@ -227,7 +239,7 @@ class UvicornService(Service):
             return
         log.warning("stopping uvicorn now: %s", why)
         self._stopping = True
-        server.should_exit = True
+        server.request_exit()
         for listener in getattr(server, "servers", ()):
             listener.close()
         for request in list(server.server_state.tasks):
@@ -244,29 +256,35 @@ class UvicornService(Service):
         # listening once the orchestrator is done.
         await self._stop_now("it was still running after shutdown")
 
-    def _orchestrator(self) -> Orchestrator | None:
-        runtime = getattr(self, "runtime", None)
-        return runtime.orchestrator if runtime is not None else None
+    def _runtime(self) -> Runtime | None:
+        """The runtime handle, None when no orchestrator runs this service."""
+        return getattr(self, "runtime", None)
 
-    def _attach(self, orchestrator: Orchestrator | None) -> None:
+    def _attach(self, runtime: Runtime | None) -> None:
         """Give the app's routes the orchestrator and container (health
-        endpoints, ``provide()``), and tell a haraka lifespan to stand down."""
+        endpoints, ``provide()``), and tell a haraka lifespan to stand down
+        (``app.state.haraka_served_by``: the runtime, whose ``state`` it reads)."""
         state = getattr(self.app, "state", None)
-        if state is None or orchestrator is None:
+        if state is None or runtime is None:
             return
-        state.orchestrator = orchestrator
-        state.haraka_served_by = orchestrator
-        if orchestrator.container is not None:
-            state.container = orchestrator.container
+        state.orchestrator = runtime.orchestrator
+        state.haraka_served_by = runtime
+        if runtime.container is not None:
+            state.container = runtime.container
 
-    def _announce(self, orchestrator: Orchestrator | None) -> None:
-        docs = getattr(self.app, "docs_url", None)
-        if not docs:
-            return
-        url = self.url + docs
-        if orchestrator is not None:
-            orchestrator.docs_url = url
-        log.info("API docs at %s", url)
+    def _stand_down(self, runtime: Runtime) -> None:
+        state = getattr(self.app, "state", None)
+        if state is not None:  # provide() and the probes work on this app too
+            state.orchestrator = runtime.orchestrator
+            if runtime.container is not None:
+                state.container = runtime.container
+        log.info(
+            "%r stands down, no second server is started: its services run under "
+            "lifespan(), and the ASGI server running that lifespan (uvicorn main:app, "
+            "TestClient) serves the app. To serve with UvicornService instead, run the "
+            "container with 'haraka run' or Orchestrator.serve().",
+            self,
+        )
 
     def __repr__(self) -> str:
         return f"<UvicornService {self.name!r} {self.url}>"

@@ -1,6 +1,6 @@
 """Health endpoints (live / ready / startup) and the readiness gate.
 
-Imported only by :mod:`haraka_di.fastapi`.
+Re-exported by :mod:`haraka_di.fastapi`.
 """
 
 from __future__ import annotations
@@ -14,9 +14,9 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from ._report import ServiceReport
-from ._service import LifecycleState
-from .exceptions import HarakaError
+from .._report import ServiceReport
+from .._service import LifecycleState
+from ..exceptions import HarakaError
 
 __all__ = ["ReadinessGate", "health_router", "install_readiness_gate", "orchestrator_of"]
 
