@@ -32,7 +32,8 @@ class Probe(Service):
 
     ``start_fault``/``stop_fault``: an exception to raise, or ``"hang"``
     (wait forever), or ``"deaf"`` (ignore the first cancellation, then wait
-    for ``release``). ``start_gate``/``stop_gate`` hold the call until set.
+    for ``release``), or ``"stubborn"`` (ignore every cancellation until
+    ``release``, then return). ``start_gate``/``stop_gate`` hold the call until set.
     """
 
     def __init__(
@@ -82,6 +83,14 @@ class Probe(Service):
             return
         if fault == "hang":
             await asyncio.Event().wait()
+        if fault == "stubborn":  # ignores every cancellation until released
+            while not self.release.is_set():
+                try:
+                    await self.release.wait()
+                except asyncio.CancelledError:
+                    self.log.lines.append(f"ignored-cancel {self.name}")
+                    self.ignored_cancel.set()
+            return
         if fault == "deaf":
             try:
                 await asyncio.Event().wait()

@@ -194,8 +194,10 @@ async def test_every_lifecycle_misuse_error_is_a_haraka_error_and_a_runtime_erro
         orch.use(Service())
     errors.append(info.value)
     await orch.shutdown()
+    never = asyncio.sleep(0)
     with pytest.raises(LifecycleError) as info:
-        orch.spawn(asyncio.sleep(0))
+        orch.spawn(never)
+    never.close()
     errors.append(info.value)
     for error in errors:
         assert isinstance(error, HarakaError) and isinstance(error, RuntimeError)

@@ -93,7 +93,7 @@ async def test_startup_hanging_past_its_timeout_is_cancelled_and_reported() -> N
 async def test_startup_ignoring_cancellation_is_abandoned_after_cancel_grace() -> None:
     log = Log()
     orch = Orchestrator(cancel_grace=0.05)
-    probes = chain(orch, log, ["db", "api"], api={"start_fault": "deaf"})
+    probes = chain(orch, log, ["db", "api"], api={"start_fault": "stubborn"})
     orch.configure("api", start_timeout=0.05)
     with handlers_restored(), pytest.raises(StartupError) as info:
         await orch.run()
@@ -104,9 +104,9 @@ async def test_startup_ignoring_cancellation_is_abandoned_after_cancel_grace() -
         "and ignored its cancellation. Stopped the 1 service(s) that had started."
     )
     assert orch.state is LifecycleState.DESTROYED
-    # The deaf startup is the one task left behind (by design: nothing can
-    # stop it) until it lets go. When it then returns, the service is
-    # running after all, so it is stopped at once.
+    # The stubborn startup is the one task left behind (it is cancelled
+    # again and again, and ignores each) until it lets go. When it then
+    # returns, the service is running after all, so it is stopped at once.
     left = await leftover_tasks()
     assert [t.get_name() for t in left] == ["haraka:api"]
     assert probes["api"].shutdowns == 0
