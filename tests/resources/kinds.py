@@ -6,7 +6,8 @@ opened, ``close`` when its own shutdown ran.
 the faults: ``init_error``/``close_error`` raise, ``init_delay`` sleeps
 (``time.sleep`` for sync kinds, ``asyncio.sleep`` for async ones; a list:
 one delay per init) between
-``opening`` and ``open``, ``on_open`` is called right after ``open``.
+``opening`` and ``open``, ``on_open`` is called right after ``open``; ``close_delay`` sleeps
+before ``close``; ``tag`` prefixes the entries (``pool:open``).
 """
 
 from __future__ import annotations
@@ -40,9 +41,13 @@ def make(
     close_error: BaseException | None = None,
     init_delay: float | list[float] = 0.0,
     on_open: Callable[[], None] | None = None,
+    close_delay: float = 0.0,
+    tag: str = "",
 ) -> Any:
+    prefix = f"{tag}:" if tag else ""
+
     def opening() -> float:
-        journal.append("opening")
+        journal.append(prefix + "opening")
         if isinstance(init_delay, list):  # one delay per init, then none
             return init_delay.pop(0) if init_delay else 0.0
         return init_delay
@@ -50,13 +55,13 @@ def make(
     def opened() -> Conn:
         if init_error is not None:
             raise init_error
-        journal.append("open")
+        journal.append(prefix + "open")
         if on_open is not None:
             on_open()
         return Conn(kind)
 
     def closing(conn: Conn | None) -> None:
-        journal.append("close")
+        journal.append(prefix + "close")
         if conn is not None:
             conn.closed = True
         if close_error is not None:
@@ -73,11 +78,13 @@ def make(
     def gen(**_: Any) -> Iterator[Conn]:
         conn = init()
         yield conn
+        time.sleep(close_delay)
         closing(conn)
 
     async def agen(**_: Any) -> AsyncIterator[Conn]:
         conn = await ainit()
         yield conn
+        await asyncio.sleep(close_delay)
         closing(conn)
 
     class Sync(resources.Resource[Conn]):
@@ -85,6 +92,7 @@ def make(
             return init()
 
         def shutdown(self, conn: Conn | None) -> None:
+            time.sleep(close_delay)
             closing(conn)
 
     class Async(resources.AsyncResource[Conn]):
@@ -92,6 +100,7 @@ def make(
             return await ainit()
 
         async def shutdown(self, conn: Conn | None) -> None:
+            await asyncio.sleep(close_delay)
             closing(conn)
 
     return {
@@ -106,6 +115,7 @@ def make(
     }[kind]
 
 
-def closes(kind: str) -> list[str]:
+def closes(kind: str, tag: str = "") -> list[str]:
     """What one start and stop of ``kind`` journals."""
-    return ["opening", "open", "close"] if kind in CLOSING else ["opening", "open"]
+    events = ["opening", "open", "close"] if kind in CLOSING else ["opening", "open"]
+    return [f"{tag}:{e}" if tag else e for e in events]
