@@ -99,5 +99,7 @@ pytest_collect_file = Sybil(
     patterns=["*.md"],
     path=str(ROOT),
     setup=_setup,
-    excludes=["CHANGELOG.md"],
+    # coming-from-dependency-injector.md: its snippets need Resource nodes in
+    # the lifecycle (issue 13); drop it from here once they are integrated.
+    excludes=["CHANGELOG.md", "docs/coming-from-dependency-injector.md"],
 ).pytest()
