@@ -8,17 +8,19 @@ from __future__ import annotations
 
 import inspect
 import signal
-import sys
 import time
 from collections.abc import AsyncIterator
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Any
 
 import pytest
 from dependency_injector import containers, providers
 from dependency_injector.wiring import Provide, inject
+from fastapi import Depends, FastAPI
+from fastapi.testclient import TestClient
 
 from haraka_di import Orchestrator, Service, ServiceState, ShutdownError, StartupError
+from haraka_di.fastapi import lifespan
 from haraka_di.testing import run_services
 from tests import childproc
 
@@ -28,6 +30,14 @@ pytestmark = [
     pytest.mark.skip(reason="awaiting integration of Resource nodes"),
     pytest.mark.timeout(60),
 ]
+
+
+class Journal(list[str]):
+    """A list a container's deep copy shares instead of copying (declarative
+    containers deep-copy their providers' arguments per instance)."""
+
+    def __deepcopy__(self, memo: dict[int, Any]) -> Journal:
+        return self
 
 
 class Svc(Service):
@@ -76,7 +86,7 @@ def states(orch: Orchestrator) -> dict[str, ServiceState]:
 async def test_a_service_receiving_a_resource_starts_after_it_and_stops_before_it(
     kind: str,
 ) -> None:
-    journal: list[str] = []
+    journal = Journal()
 
     class C(containers.DeclarativeContainer):
         pool = providers.Resource(make(kind, journal, tag="pool"))
@@ -108,7 +118,7 @@ async def test_a_service_receiving_a_resource_starts_after_it_and_stops_before_i
 async def test_a_resource_receiving_a_service_starts_after_it_and_stops_before_it(
     kind: str,
 ) -> None:
-    journal: list[str] = []
+    journal = Journal()
 
     class C(containers.DeclarativeContainer):
         svc = providers.Singleton(Svc, journal, "svc")
@@ -125,7 +135,7 @@ async def test_a_resource_receiving_a_service_starts_after_it_and_stops_before_i
 
 @pytest.mark.parametrize("kind", KINDS)
 async def test_a_resource_nothing_uses_still_starts_and_closes(kind: str) -> None:
-    journal: list[str] = []
+    journal = Journal()
 
     class C(containers.DeclarativeContainer):
         unused = providers.Resource(make(kind, journal))
@@ -140,7 +150,7 @@ async def test_a_resource_nothing_uses_still_starts_and_closes(kind: str) -> Non
 
 @pytest.mark.parametrize("kind", KINDS)
 async def test_a_second_run_of_the_same_container_initialises_again(kind: str) -> None:
-    journal: list[str] = []
+    journal = Journal()
 
     class C(containers.DeclarativeContainer):
         pool = providers.Resource(make(kind, journal))
@@ -158,7 +168,7 @@ async def test_a_second_run_of_the_same_container_initialises_again(kind: str) -
 
 @pytest.mark.parametrize("kind", KINDS)
 async def test_resources_under_run_services_are_closed_after_the_block(kind: str) -> None:
-    journal: list[str] = []
+    journal = Journal()
 
     class C(containers.DeclarativeContainer):
         pool = providers.Resource(make(kind, journal))
@@ -176,7 +186,7 @@ async def test_resources_under_run_services_are_closed_after_the_block(kind: str
 
 @pytest.mark.parametrize("kind", KINDS)
 async def test_an_init_that_raises_rolls_back_what_started_and_is_named(kind: str) -> None:
-    journal: list[str] = []
+    journal = Journal()
 
     class C(containers.DeclarativeContainer):
         db = providers.Resource(make("generator", journal, tag="db"))
@@ -199,7 +209,7 @@ async def test_an_init_that_raises_rolls_back_what_started_and_is_named(kind: st
 
 @pytest.mark.parametrize("kind", CLOSING)
 async def test_a_cleanup_that_raises_is_reported_and_the_others_still_close(kind: str) -> None:
-    journal: list[str] = []
+    journal = Journal()
 
     class C(containers.DeclarativeContainer):
         a = providers.Resource(make("async-generator", journal, tag="a"))
@@ -220,7 +230,7 @@ async def test_a_cleanup_that_raises_is_reported_and_the_others_still_close(kind
 
 @pytest.mark.parametrize("kind", CLOSING)
 async def test_a_cleanup_that_hangs_past_its_stop_timeout_is_reported(kind: str) -> None:
-    journal: list[str] = []
+    journal = Journal()
 
     class C(containers.DeclarativeContainer):
         a = providers.Resource(make("generator", journal, tag="a"))
@@ -240,7 +250,7 @@ async def test_a_cleanup_that_hangs_past_its_stop_timeout_is_reported(kind: str)
 
 
 async def test_a_start_timeout_on_a_slow_sync_init_rolls_back_and_closes_it_later() -> None:
-    journal: list[str] = []
+    journal = Journal()
 
     class C(containers.DeclarativeContainer):
         db = providers.Resource(make("generator", journal, tag="db"))
@@ -263,7 +273,7 @@ async def test_a_start_timeout_on_a_slow_sync_init_rolls_back_and_closes_it_late
 
 
 async def test_a_resource_overridden_by_an_object_is_not_initialised() -> None:
-    journal: list[str] = []
+    journal = Journal()
     fake = Conn("fake")
 
     class C(containers.DeclarativeContainer):
@@ -299,7 +309,7 @@ async def test_a_resource_overridden_by_another_resource_runs_the_override() -> 
 
 
 async def test_services_through_dependency_list_dict_and_selector_are_nodes() -> None:
-    journal: list[str] = []
+    journal = Journal()
 
     class C(containers.DeclarativeContainer):
         config = providers.Configuration()
@@ -387,23 +397,16 @@ class RedisContainer(containers.DeclarativeContainer):
     service = providers.Factory(RedisService, redis=redis_pool)
 
 
+@inject  # (a string annotation, as under __future__ annotations, hides an Annotated marker)
+async def index(service: RedisService = Depends(Provide[RedisContainer.service])) -> dict[str, str]:
+    return {"redis": await service.process()}
+
+
 def test_the_fastapi_redis_shape_runs_unmodified_under_lifespan() -> None:
-    fastapi = pytest.importorskip("fastapi")
-    from fastapi.testclient import TestClient
-
-    from haraka_di.fastapi import lifespan
-
     container = RedisContainer()
-    app = fastapi.FastAPI(lifespan=lifespan(container))
-
-    @app.get("/")
-    @inject
-    async def index(
-        service: Annotated[RedisService, fastapi.Depends(Provide[RedisContainer.service])],
-    ) -> dict[str, str]:
-        return {"redis": await service.process()}
-
-    container.wire(modules=[sys.modules[__name__]])
+    app = FastAPI(lifespan=lifespan(container))
+    app.get("/")(index)
+    container.wire(modules=[__name__])
     JOURNAL.clear()
     try:
         with TestClient(app) as client:
