@@ -192,7 +192,7 @@ def _scan(
             continue
         else:
             eff = effective(provider)
-            if type(eff) is providers.Resource:
+            if isinstance(eff, providers.Resource):
                 _add(graph, node_of, built_by, path, provider, eff, None)
                 continue
             if type(eff) in _INLINE:
@@ -210,7 +210,7 @@ def _scan(
         known = node_of.get(id(eff))
         if known is not None:
             node_of[id(provider)] = known
-        elif type(eff) is providers.Resource:
+        elif isinstance(eff, providers.Resource):
             _add(graph, node_of, built_by, path, provider, eff, None)
         elif type(eff) in _INLINE:
             _inline(eff, path, graph, node_of, built_by)
@@ -257,7 +257,7 @@ def _inline(
         eff = effective(child)  # type: ignore[arg-type]
         if id(eff) in node_of:
             continue
-        if type(eff) is providers.Resource:
+        if isinstance(eff, providers.Resource):
             _add(graph, node_of, built_by, where, child, eff, None)  # type: ignore[arg-type]
         elif type(eff) in _INLINE:
             _inline(eff, where, graph, node_of, built_by)

@@ -155,6 +155,9 @@ async def test_a_second_run_of_the_same_container_initialises_again(kind: str) -
     class C(containers.DeclarativeContainer):
         pool = providers.Resource(make(kind, journal))
         api = providers.Singleton(Svc, [], "api", pool=pool)
+        # a plain Singleton holding the pool: reset, so run 2 gets run 2's pool
+        client = providers.Singleton(Client, pool=pool)
+        worker = providers.Singleton(Svc, [], "worker", client=client)
 
     container = C()
     seen = []
