@@ -1,18 +1,40 @@
-"""Container -> service graph. Pure: reads providers, builds nothing.
+"""Container -> node graph. Pure: reads providers, builds nothing.
 
-Every provider whose provided object is a :class:`Service` becomes a node
-named by its attribute path. Edges come from walking each service provider's
-arguments through non-service providers (Factory, Callable, Configuration,
-Dict/List, Selector, ``.provided``, nested Container, ...) and stopping at
-the next service. The walk follows what each provider would really build now
-(``last_overriding``), so overrides count. Delegates (``.provider``) are lazy
-and order nothing.
+The nodes, named by attribute path (``db``, ``infra.pool``), in declaration
+order:
+
+- every provider whose provided object is a :class:`Service` (Factory,
+  Singleton, Callable/Coroutine with a return annotation, Object);
+- every ``providers.Resource`` (kind ``"Resource"``, ``cls`` None);
+- a Service or Resource supplied through a ``providers.Dependency`` (its
+  override, else its default), unless that provider is a node already (then
+  the Dependency is an alias of it); these come after the other nodes of
+  their container;
+- a Service or Resource declared inline in a ``List`` (``workers[0]``), a
+  ``Dict`` (``handlers[http]``) or the selected branch of a ``Selector``
+  (the selector's own path) that is itself a container attribute (or inline
+  in such a List/Dict/Selector: ``groups[a][0]``). The Selector's branch is
+  known without building anything only when its selector is a
+  ``Configuration`` option or an ``Object``; other selectors pick no node.
+
+What counts is what each provider would really build now (the last
+override, and for an unset Dependency its default): a Resource overridden by
+``providers.Object(fake)`` is no node, one overridden by another Resource is
+(the override is what runs).
+
+Edges come from walking each node provider's arguments through non-node
+providers (Factory, Callable, Configuration, Dict/List, Selector -- every
+branch, as the selection may change before a call --, ``.provided``, nested
+Container, ...) and stopping at the next node, whatever its kind: a
+Service that receives a Resource depends on it, and a Resource that
+receives a Service depends on that Service.
+Delegates (``.provider``) are lazy and order nothing.
 """
 
 from __future__ import annotations
 
 import typing
-from collections.abc import Sequence
+from collections.abc import Hashable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -51,7 +73,7 @@ class ServiceSpec:
     def singleton(self) -> bool:
         """Does calling the provider twice give the same instance?"""
         eff = effective(self.provider)
-        return isinstance(eff, providers.BaseSingleton | providers.Object)
+        return isinstance(eff, providers.BaseSingleton | providers.Object | providers.Resource)
 
 
 @dataclass(eq=False)
@@ -89,9 +111,17 @@ def container_name(container: object) -> str:
 
 
 def effective(provider: providers.Provider[Any]) -> providers.Provider[Any]:
-    """The provider that really builds now: the last override, followed."""
+    """The provider that really builds now: the last override, followed, and
+    for a Dependency that nothing overrides, its default."""
     seen = 0
-    while (nxt := provider.last_overriding) is not None and seen < 1000:
+    while seen < 1000:
+        nxt = provider.last_overriding
+        if nxt is None:
+            if type(provider) is not providers.Dependency:
+                break
+            nxt = provider.default
+            if nxt is None:
+                break
         provider = nxt
         seen += 1
     return provider
@@ -129,8 +159,9 @@ def _scan(
     node_of: dict[int, str],
     built_by: list[providers.Provider[Any]],
 ) -> None:
-    """Find the services, runtime slots and undefined dependencies of
+    """Find the nodes, runtime slots and undefined dependencies of
     ``container`` (recursing into nested containers), in declaration order."""
+    supplied: list[tuple[str, providers.Provider[Any]]] = []
     for name, provider in container.providers.items():
         path = prefix + name if prefix else name
         if type(provider) in _FACTORIES and provider.last_overriding is None:
@@ -156,16 +187,96 @@ def _scan(
                     graph.runtime_slots.append(provider)
             elif unset and provider.default is None:
                 graph.undefined.append(path)
+            else:  # supplied: a node unless it is an alias (see below)
+                supplied.append((path, provider))
             continue
         else:
             eff = effective(provider)
+            if isinstance(eff, providers.Resource):
+                _add(graph, node_of, built_by, path, provider, eff, None)
+                continue
+            if type(eff) in _INLINE:
+                _inline(eff, path, graph, node_of, built_by)
+                continue
             cls = service_type(eff)
         if cls is None:
             continue
-        graph.services.append(ServiceSpec(path, provider, cls))
-        built_by.append(eff)
-        node_of[id(provider)] = path
-        node_of[id(eff)] = path
+        _add(graph, node_of, built_by, path, provider, eff, cls)
+    # After the container's other providers, so that a Dependency overridden
+    # by (or defaulting to) one of them is an alias of that node, not a second
+    # node building the same provider.
+    for path, provider in supplied:
+        eff = effective(provider)
+        known = node_of.get(id(eff))
+        if known is not None:
+            node_of[id(provider)] = known
+        elif isinstance(eff, providers.Resource):
+            _add(graph, node_of, built_by, path, provider, eff, None)
+        elif type(eff) in _INLINE:
+            _inline(eff, path, graph, node_of, built_by)
+        elif (cls := service_type(eff)) is not None:
+            _add(graph, node_of, built_by, path, provider, eff, cls)
+
+
+def _add(
+    graph: ContainerGraph,
+    node_of: dict[int, str],
+    built_by: list[providers.Provider[Any]],
+    path: str,
+    provider: providers.Provider[Any],
+    eff: providers.Provider[Any],
+    cls: type[Service] | None,
+) -> None:
+    kind = "Service" if cls is not None else "Resource"
+    graph.services.append(ServiceSpec(path, provider, cls, kind=kind))
+    built_by.append(eff)
+    node_of[id(provider)] = path
+    node_of[id(eff)] = path
+
+
+def _inline(
+    provider: providers.Provider[Any],
+    path: str,
+    graph: ContainerGraph,
+    node_of: dict[int, str],
+    built_by: list[providers.Provider[Any]],
+) -> None:
+    """The nodes declared inline in a List, a Dict or a Selector's selected
+    branch (``provider``, an effective provider), recursively."""
+    items: list[tuple[str, object]]
+    if type(provider) is providers.List:
+        items = [(f"{path}[{i}]", child) for i, child in enumerate(provider.args)]
+    elif type(provider) is providers.Dict:
+        items = [(f"{path}[{key}]", child) for key, child in provider.kwargs.items()]
+    else:
+        branch = _selected(provider)
+        items = [] if branch is None else [(path, branch)]
+    for where, child in items:
+        if not _is_provider(child) or id(child) in node_of:
+            continue  # a value, or a reference to a node declared elsewhere
+        eff = effective(child)  # type: ignore[arg-type]
+        if id(eff) in node_of:
+            continue
+        if isinstance(eff, providers.Resource):
+            _add(graph, node_of, built_by, where, child, eff, None)  # type: ignore[arg-type]
+        elif type(eff) in _INLINE:
+            _inline(eff, where, graph, node_of, built_by)
+        elif (cls := service_type(eff)) is not None:
+            _add(graph, node_of, built_by, where, child, eff, cls)  # type: ignore[arg-type]
+
+
+def _selected(selector: providers.Provider[Any]) -> providers.Provider[Any] | None:
+    """The branch a Selector would pick now, when that is known without
+    building anything (a Configuration option or an Object selects)."""
+    choose = getattr(selector, "selector", None)
+    if not isinstance(choose, _PURE_SELECTORS):
+        return None
+    try:
+        key = choose()
+    except Exception:  # undefined (strict config): nothing is selected yet
+        return None
+    branches: dict[Any, providers.Provider[Any]] = selector.providers  # type: ignore[attr-defined]
+    return branches.get(key) if isinstance(key, Hashable) else None
 
 
 def service_type(provider: providers.Provider[Any]) -> type[Service] | None:
@@ -205,6 +316,14 @@ _FACTORIES = frozenset(
     }
 )
 _CALLABLES = frozenset({providers.Callable, providers.Coroutine})
+# Holders of inline declarations whose elements can be nodes.
+_INLINE = frozenset({providers.List, providers.Dict, providers.Selector})
+_PURE_SELECTORS = (
+    providers.Configuration,
+    providers.ConfigurationOption,
+    providers.TypedConfigurationOption,
+    providers.Object,
+)
 
 
 def _injections(provider: providers.Provider[Any]) -> Sequence[Any]:
@@ -214,7 +333,7 @@ def _injections(provider: providers.Provider[Any]) -> Sequence[Any]:
     if kind in _FACTORIES:
         p: Any = provider
         return (p.provides, *p.args, *p.kwargs.values(), *p.attributes.values())
-    if kind in _CALLABLES:
+    if kind in _CALLABLES or kind is providers.Resource:
         p = provider
         return (p.provides, *p.args, *p.kwargs.values())
     if isinstance(provider, providers.Delegate) or providers.is_delegated(provider):

@@ -1,22 +1,293 @@
-"""Placeholder: the Resource unit lands with Resource discovery."""
+"""The start and the stop of one ``providers.Resource`` node.
+
+Start is the provider's own initialisation (``provider.init()``), stop its
+own shutdown (``provider.shutdown()``: the code after ``yield``,
+``Resource.shutdown()``, ``__exit__``/``__aexit__``), exactly once each, on
+the provider that really runs (the last override). Afterwards the provider
+is not ``initialized``, as ``shutdown_resources()`` leaves it, so a later
+``shutdown_resources()`` is a no-op and the next run initialises again.
+
+Sync initialisers run in a worker thread. dependency-injector calls a sync
+initialiser (a function, a generator, a ``@contextmanager`` function, a
+``resources.Resource``) inline; on the event loop a slow one (a connection
+that retries for 30 s) would block the loop, and the SIGTERM handler with
+it: the signal would only be seen once the init returned. In a thread the
+loop stays responsive: a start timeout or a signal cancels the start at
+once, and the rollback of the other nodes proceeds.
+
+A thread cannot be cancelled, though. A cancelled sync start therefore
+*abandons* its thread: the initialiser keeps running, and when it returns
+the same thread runs the provider's shutdown at once (the resource was
+opened for nobody), so nothing stays open as long as the process lives.
+:meth:`ResourceUnit.stop` after a cancelled start waits for that thread
+(under whatever timeout the caller puts on the stop) and raises what the
+cleanup raised; a rollback that stops the cancelled node therefore reports
+it, and a process that exits right after a failed startup still closes what
+the init opened, as long as the init returns within that stop timeout. The
+thread is a daemon: an init that never returns does not keep the process
+from exiting (the OS then reclaims what it held, as after a kill).
+
+Sync shutdowns run in a thread too (closing a pool can block); a cancelled
+(timed-out) stop leaves that thread to finish: dependency-injector has
+already forgotten the state, so the shutdown still runs exactly once.
+
+Async initialisers (``async def``, async generators,
+``@asynccontextmanager`` functions, ``resources.AsyncResource``) run on the
+loop. A cancelled start cancels the initialiser itself, which is the most
+dependency-injector allows: the ``CancelledError`` is raised inside it at
+its current ``await``, so its own ``try``/``finally`` and ``async with``
+blocks close what it opened so far, and dependency-injector resets the
+provider. If the initialiser had already finished when the cancellation
+came, the resource is open: its shutdown runs right away in a task, which
+:meth:`ResourceUnit.stop` waits for.
+
+A Resource whose arguments come from an asynchronous provider (an async
+Resource, a ``Coroutine``) is initialised asynchronously by
+dependency-injector even when its initialiser is sync, so it runs on the
+loop as well. Threads share the providers with the loop: the nodes it
+depends on have started before, but a plain ``Singleton`` built by both a
+threaded init and concurrently starting code may be built twice (declare it
+``ThreadSafeSingleton`` if that matters).
+"""
 
 from __future__ import annotations
 
+import asyncio
+import contextvars
+import inspect
+import logging
+import threading
+from collections.abc import Callable
 from typing import Any
+
+from dependency_injector import providers, resources
+
+from ._graph import effective
 
 __all__ = ["ResourceUnit"]
 
+log = logging.getLogger("haraka_di")
+
 
 class ResourceUnit:
-    kind = "Resource"
+    """Start and stop one Resource node.
 
-    def __init__(self, name: str, provider: Any) -> None:
+    ``start()`` returns once the resource is initialised (its value is then
+    :attr:`value`); ``stop()`` shuts it down. Each runs at most once per
+    start; after ``stop()`` the unit can be started again (next run).
+    ``stop()`` is safe after any outcome of ``start()``: after a successful
+    one it shuts the resource down; after a cancelled one it waits for the
+    cleanup of whatever the init still opened; otherwise it does nothing.
+    """
+
+    kind = "Resource"
+    building = False  # (initialising is its whole start)
+
+    def __init__(self, name: str, provider: providers.Provider[Any]) -> None:
         self.name = name
         self.provider = provider
-        self.building = False
+        self.value: Any = None
+        self._running: providers.Resource[Any] | None = None  # what start() initialised
+        self._threaded = False  # was it initialised in a worker thread?
+        self._starting = False
+        self._leftover: asyncio.Future[Any] | None = None  # cleanup after a cancelled start
+
+    @property
+    def started(self) -> bool:
+        """Is the resource initialised by this unit and not yet stopped?"""
+        return self._running is not None
+
+    @property
+    def pending(self) -> bool:
+        """Does a cancelled start still leave cleanup for ``stop()`` to wait for?"""
+        return self._leftover is not None
 
     async def start(self) -> None:
-        raise NotImplementedError
+        if self._starting or self._running is not None or self._leftover is not None:
+            raise RuntimeError(f"resource {self.name!r} is already started; stop() it first")
+        eff = effective(self.provider)
+        if not isinstance(eff, providers.Resource):
+            raise TypeError(f"{self.name!r} is no Resource now: its provider is {eff!r}")
+        self._starting = True
+        try:
+            threaded = not _initializes_async(eff)
+            if threaded:
+                self.value = await self._init_in_thread(eff)
+            else:
+                self.value = await self._init_on_loop(eff)
+            self._running, self._threaded = eff, threaded
+        finally:
+            self._starting = False
 
     async def stop(self) -> None:
-        raise NotImplementedError
+        leftover, self._leftover = self._leftover, None
+        if leftover is not None:
+            await leftover
+            return
+        eff, self._running = self._running, None
+        self.value = None
+        if eff is None:
+            return
+        if self._threaded:
+            # shielded: a timed-out stop leaves the thread to finish
+            result = await asyncio.shield(_in_thread(eff.shutdown))
+        else:
+            result = eff.shutdown()
+        if inspect.isawaitable(result):
+            await result
+
+    async def _init_on_loop(self, eff: providers.Resource[Any]) -> Any:
+        made = eff.init()
+        if not inspect.isawaitable(made):
+            return made
+        future = asyncio.ensure_future(made)
+        try:
+            return await future
+        except asyncio.CancelledError:
+            # ``await future`` has cancelled the initialiser, unless it had
+            # finished: then the resource is open for nobody; close it.
+            self._leftover = asyncio.ensure_future(_close_when_settled(future, eff, False))
+            raise
+
+    async def _init_in_thread(self, eff: providers.Resource[Any]) -> Any:
+        handoff = _Handoff(self.name, eff)
+        done = _in_thread(handoff.run)
+        try:
+            # shielded: a cancellation must not lose the thread's result
+            return await asyncio.shield(done)
+        except asyncio.CancelledError:
+            if handoff.abandon():  # the thread closes what it opens
+                self._leftover = done
+            else:  # it returned before the cancellation: the loop closes it
+                self._leftover = asyncio.ensure_future(_close_when_settled(done, eff, True))
+            raise
+
+
+class _Handoff:
+    """The init of a worker thread, and who closes the resource if the
+    start that asked for it was cancelled meanwhile: exactly one of the
+    thread (abandoned first) and the loop (delivered first)."""
+
+    def __init__(self, name: str, eff: providers.Resource[Any]) -> None:
+        self.name = name
+        self.eff = eff
+        self._lock = threading.Lock()
+        self._abandoned = False
+        self._delivered = False
+
+    def run(self) -> Any:
+        try:
+            value = self.eff.init()
+        except BaseException:
+            if self._settle():
+                raise
+            log.warning(
+                "resource %r failed to initialise after its start was cancelled",
+                self.name,
+                exc_info=True,
+            )
+            return None
+        if self._settle():
+            return value
+        self.eff.shutdown()  # opened for nobody (an error lands in stop())
+        return None
+
+    def _settle(self) -> bool:
+        """Called by the thread when the init returned: is a start waiting?"""
+        with self._lock:
+            self._delivered = not self._abandoned
+            return self._delivered
+
+    def abandon(self) -> bool:
+        """Tell the thread to close what it opens; False if it already
+        delivered its outcome: then the caller closes it."""
+        with self._lock:
+            if self._delivered:
+                return False
+            self._abandoned = True
+            return True
+
+
+async def _close_when_settled(
+    init: asyncio.Future[Any], eff: providers.Resource[Any], threaded: bool
+) -> None:
+    """Once the init of a cancelled start settles: shut down what it opened."""
+    try:
+        await init
+    except BaseException:  # failed or cancelled: dependency-injector reset it
+        return
+    if threaded:
+        await asyncio.shield(_in_thread(eff.shutdown))
+    else:
+        await _shutdown(eff)
+
+
+def _in_thread(fn: Callable[[], Any]) -> asyncio.Future[Any]:
+    """Run ``fn`` in a new daemon thread (with the caller's contextvars);
+    its result or exception lands in the returned future."""
+    loop = asyncio.get_running_loop()
+    future: asyncio.Future[Any] = loop.create_future()
+    context = contextvars.copy_context()
+
+    def settle(ok: bool, outcome: Any) -> None:
+        if future.done():  # cancelled by someone: nothing to deliver
+            if not ok:
+                log.error("abandoned resource thread failed", exc_info=outcome)
+            return
+        if ok:
+            future.set_result(outcome)
+        else:
+            future.set_exception(outcome)
+
+    def work() -> None:
+        try:
+            outcome, ok = context.run(fn), True
+        except BaseException as exc:
+            outcome, ok = exc, False
+        try:
+            loop.call_soon_threadsafe(settle, ok, outcome)
+        except RuntimeError:  # the loop is closed: nobody is waiting any more
+            if not ok:
+                log.error("resource thread failed after its loop closed", exc_info=outcome)
+
+    threading.Thread(target=work, name="haraka-resource", daemon=True).start()
+    return future
+
+
+async def _shutdown(eff: providers.Resource[Any]) -> None:
+    result = eff.shutdown()
+    if inspect.isawaitable(result):
+        await result
+
+
+def _initializes_async(eff: providers.Resource[Any]) -> bool:
+    """Does dependency-injector initialise ``eff`` asynchronously (so that it
+    must run on the loop)? Its initialiser is async, or an argument comes
+    from an asynchronous provider."""
+    made = eff.provides
+    if _async_callable(made) or providers.is_provider(made):
+        return True
+    if eff.is_async_mode_enabled():
+        return True
+    seen: set[int] = set()
+    stack = [c for c in (*eff.args, *eff.kwargs.values()) if providers.is_provider(c)]
+    while stack:
+        child = stack.pop()
+        if id(child) in seen:
+            continue
+        seen.add(id(child))
+        if isinstance(child, providers.Delegate) or providers.is_delegated(child):
+            continue  # injected as the provider itself, not called
+        if isinstance(child, providers.Coroutine) or child.is_async_mode_enabled():
+            return True
+        if isinstance(child, providers.Resource) and _async_callable(child.provides):
+            return True
+        stack.extend(child.related)
+    return False
+
+
+def _async_callable(made: object) -> bool:
+    if isinstance(made, type):
+        return issubclass(made, resources.AsyncResource)
+    target = inspect.unwrap(made) if callable(made) else made  # (async)contextmanager wraps
+    return inspect.iscoroutinefunction(target) or inspect.isasyncgenfunction(target)

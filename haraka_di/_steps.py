@@ -29,7 +29,8 @@ class Steps:
 
     ``forced()`` says whether the shutdown is being forced (a stop cut
     short then says so). Each node that starts is appended to ``started``,
-    in the order their starts returned: the record of exactly what started.
+    in the order their starts returned: the record of exactly what started
+    (with the nodes whose start did not finish but left cleanup pending).
     """
 
     def __init__(self, board: Board, forced: Callable[[], bool]) -> None:
@@ -65,6 +66,8 @@ class Steps:
             return
         if outcome is not Outcome.ABANDONED:
             record.task = None  # it has ended: nothing can start late
+        if record.unit.pending:  # it opened something all the same: undone like a start
+            self.started.append(name)
         if outcome is Outcome.CANCELLED:
             log.info("start of %s cancelled", name)
             self.board.set_state(record, ServiceState.STOPPED)

@@ -40,6 +40,12 @@ class Unit(Protocol):
     #: timeout then says "building ... did not finish").
     building: bool
 
+    @property
+    def pending(self) -> bool:
+        """After a start that did not finish: is something left for ``stop()``
+        to clean up (a Resource whose init opened it anyway)?"""
+        ...
+
     async def start(self) -> None: ...
     async def stop(self) -> None: ...
 
@@ -49,6 +55,7 @@ class ServiceUnit:
     stopped by ``shutdown()``."""
 
     kind = "Service"
+    pending = False  # a Service whose start did not finish is not stopped
     __slots__ = ("_assembly", "_runtime", "_spec", "building", "name", "service")
 
     def __init__(
