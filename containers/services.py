@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import threading
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -94,15 +95,36 @@ def engine_options(url: str) -> dict[str, Any]:
 async def init_database(url: str, echo: bool = False) -> AsyncIterator[AsyncEngine]:
     """The database Resource: open the engine and create the schema, yield
     the engine, and dispose of it (closing every pooled connection) after."""
-    engine = create_async_engine(url, echo=echo, **engine_options(url))
+    threads = set(threading.enumerate())
+    engine = create_async_engine(url, echo=bool(echo), **engine_options(url))
+    shown = engine.url.render_as_string()  # the password masked
     try:
         async with engine.begin() as conn:
             await conn.run_sync(metadata.create_all)
-        log.info("database %s ready (schema created)", engine.url.render_as_string())
+    except BaseException:
+        await engine.dispose()
+        await _finish_worker_threads(threads)
+        raise
+    log.info("database %s ready (schema created)", shown)
+    try:
         yield engine
     finally:
         await engine.dispose()
-        log.info("database %s closed", engine.url.render_as_string())
+        log.info("database %s closed", shown)
+
+
+async def _finish_worker_threads(before: set[threading.Thread]) -> None:
+    """Let the worker threads of connections that failed to open finish.
+
+    aiosqlite stops a connection that failed to open without waiting for its
+    thread, which then hands its last result to the event loop; when the loop
+    has closed by then (a failed startup exits at once) it prints an "Event
+    loop is closed" traceback (omnilib/aiosqlite#389). Joining them here, off
+    the loop and for at most a second, lets that result land.
+    """
+    for thread in set(threading.enumerate()) - before:
+        if thread.name.endswith("(_connection_worker_thread)"):
+            await asyncio.to_thread(thread.join, 1.0)
 
 
 def _item(row: Any) -> Item:

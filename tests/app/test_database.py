@@ -3,9 +3,8 @@ async engine, and the plain repository around it."""
 
 from __future__ import annotations
 
-import asyncio
-import gc
 import os
+import threading
 from pathlib import Path
 
 import pytest
@@ -71,14 +70,12 @@ async def test_the_resource_creates_the_schema_yields_the_engine_and_disposes_it
 
 
 async def test_the_resource_disposes_the_engine_when_the_schema_fails(tmp_path: Path) -> None:
+    before = set(threading.enumerate())
     resource = init_database(f"sqlite+aiosqlite:///{tmp_path / 'missing' / 'items.db'}")
     with pytest.raises(Exception, match="unable to open database file"):
         await anext(resource)
-    # aiosqlite leaves the failed connection's worker thread running until the
-    # connection is collected; collect it while this test's loop can still take
-    # the thread's last callback (or it reports "Event loop is closed" later).
-    gc.collect()
-    await asyncio.sleep(0.1)
+    # and the failed connection's aiosqlite worker thread has finished
+    assert set(threading.enumerate()) <= before
 
 
 async def test_run_services_opens_the_database_for_the_services(tmp_path: Path) -> None:
