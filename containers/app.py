@@ -4,9 +4,13 @@ Run it::
 
     haraka run containers.app:Application --config containers/app.yaml
 
-Routes get services with ``Depends(provide(Application.cache))``: at request
-time that resolves the provider in the *running* container, so a test that
-overrides ``Application.db`` gets its fake in the routes too.
+The database is a ``providers.Resource`` (``db``: SQLAlchemy's async engine,
+opened at start and disposed at stop); the queries live in a plain
+``ItemRepository`` built by a ``Factory`` around it; the cache, the worker and
+uvicorn are services. Routes get what they need with
+``Depends(provide(Application.items))``: at request time that resolves the
+provider in the *running* container, so a test that overrides
+``Application.db`` or ``Application.items`` gets its fake in the routes too.
 """
 
 from __future__ import annotations
@@ -21,7 +25,7 @@ from pydantic import BaseModel, Field
 from haraka_di import Runtime
 from haraka_di.fastapi import UvicornService, health_router, install_readiness_gate, provide
 
-from .services import Cache, Database, Item, Worker
+from .services import Cache, Item, ItemRepository, Worker, database_url, init_database
 
 __all__ = ["DEFAULTS", "Application", "create_app"]
 
@@ -29,7 +33,8 @@ __all__ = ["DEFAULTS", "Application", "create_app"]
 DEFAULTS: dict[str, Any] = {
     "api": {"title": "haraka_di reference application"},
     "server": {"host": "127.0.0.1", "port": 8000, "log_level": "info", "access_log": True},
-    "db": {"path": ":memory:"},
+    # db.url (any SQLAlchemy async URL) wins over db.path (a SQLite file, or :memory:)
+    "db": {"url": None, "path": ":memory:", "echo": False},
     "cache": {"warmup_seconds": 0.5},
     "worker": {"interval_seconds": 5.0},
 }
@@ -47,9 +52,9 @@ class ItemOut(BaseModel):
 
 
 def items_router() -> APIRouter:
-    """CRUD on /items. Services come from the running container via provide()."""
+    """CRUD on /items: the repository and the cache come from the running container."""
     router = APIRouter(prefix="/items", tags=["items"])
-    get_db = Depends(provide(Application.db))
+    get_items = Depends(provide(Application.items))
     get_cache = Depends(provide(Application.cache))
 
     @router.get("", response_model=list[ItemOut])
@@ -57,8 +62,10 @@ def items_router() -> APIRouter:
         return await cache.list()
 
     @router.post("", response_model=ItemOut, status_code=201)
-    async def create_item(body: ItemIn, db: Database = get_db, cache: Cache = get_cache) -> Item:
-        item = await db.create_item(body.name, body.quantity)
+    async def create_item(
+        body: ItemIn, items: ItemRepository = get_items, cache: Cache = get_cache
+    ) -> Item:
+        item = await items.create_item(body.name, body.quantity)
         cache.put(item)
         return item
 
@@ -71,9 +78,9 @@ def items_router() -> APIRouter:
 
     @router.put("/{item_id}", response_model=ItemOut)
     async def update_item(
-        item_id: int, body: ItemIn, db: Database = get_db, cache: Cache = get_cache
+        item_id: int, body: ItemIn, items: ItemRepository = get_items, cache: Cache = get_cache
     ) -> Item:
-        item = await db.update_item(item_id, body.name, body.quantity)
+        item = await items.update_item(item_id, body.name, body.quantity)
         if item is None:
             raise HTTPException(404, f"no item {item_id}")
         cache.put(item)
@@ -81,9 +88,9 @@ def items_router() -> APIRouter:
 
     @router.delete("/{item_id}", status_code=204)
     async def delete_item(
-        item_id: int, db: Database = get_db, cache: Cache = get_cache
+        item_id: int, items: ItemRepository = get_items, cache: Cache = get_cache
     ) -> Response:
-        if not await db.delete_item(item_id):
+        if not await items.delete_item(item_id):
             raise HTTPException(404, f"no item {item_id}")
         cache.drop(item_id)
         return Response(status_code=204)
@@ -119,20 +126,26 @@ def create_app(title: str = DEFAULTS["api"]["title"]) -> FastAPI:
 
 
 class Application(containers.DeclarativeContainer):
-    """The reference application's services, wired by their constructor arguments.
+    """The reference application, wired by constructor arguments.
 
-    db <- cache, worker; http (uvicorn) starts after everything and stops first.
+    db (a Resource: the engine) <- items (a plain repository) <- cache,
+    worker; http (uvicorn) starts after everything and stops first.
     """
 
     runtime = providers.Dependency(instance_of=Runtime)  # bound by the orchestrator
     config = providers.Configuration(default=DEFAULTS)
 
-    db = providers.Singleton(Database, runtime, path=config.db.path)
+    db = providers.Resource(
+        init_database,
+        url=providers.Callable(database_url, url=config.db.url, path=config.db.path),
+        echo=config.db.echo,
+    )
+    items = providers.Factory(ItemRepository, engine=db)
     cache = providers.Singleton(
-        Cache, runtime, db, warmup_seconds=config.cache.warmup_seconds.as_float()
+        Cache, runtime, items, warmup_seconds=config.cache.warmup_seconds.as_float()
     )
     worker = providers.Singleton(
-        Worker, runtime, db, interval=config.worker.interval_seconds.as_float()
+        Worker, runtime, items, interval=config.worker.interval_seconds.as_float()
     )
     api = providers.Singleton(create_app, title=config.api.title)
     http = providers.Singleton(
