@@ -19,9 +19,6 @@ from haraka_di.cli import load_config
 from ..cli.support import Child, haraka
 
 CONFIG = "containers/app.yaml"
-NEEDS_RESOURCE_NODES = pytest.mark.xfail(reason="needs Resource nodes", strict=False)
-
-
 _containers: list[Application] = []
 
 
@@ -149,7 +146,6 @@ async def test_db_in_a_missing_directory_fails_startup(tmp_path: Path) -> None:
     assert all(r.state.value in ("pending", "failed") for r in orchestrator.report())
 
 
-@NEEDS_RESOURCE_NODES
 async def test_db_in_a_missing_directory_fails_the_db_node(tmp_path: Path) -> None:
     orchestrator = orchestrator_for(f"config.db.path={tmp_path / 'missing' / 'app.db'}")
     with pytest.raises(StartupError) as info:
@@ -192,7 +188,6 @@ def test_cli_startup_failure_names_the_cause(tmp_path: Path) -> None:
     assert "Traceback" not in result.stderr
 
 
-@NEEDS_RESOURCE_NODES
 def test_cli_startup_failure_names_the_db_node(tmp_path: Path) -> None:
     missing = tmp_path / "nowhere" / "app.db"
     result = haraka(
@@ -211,7 +206,6 @@ def test_check_and_graph_the_application() -> None:
     assert "stop order: http -> worker -> cache" in graph.stdout
 
 
-@NEEDS_RESOURCE_NODES
 def test_check_and_graph_show_the_db_resource() -> None:
     check = haraka("check", "containers.app:Application", "--config", CONFIG)
     assert check.stdout.startswith(

@@ -14,8 +14,6 @@ from containers.app import Application
 from containers.services import ItemRepository, database_url, engine_options, init_database
 from haraka_di.testing import run_services
 
-NEEDS_RESOURCE_NODES = pytest.mark.xfail(reason="needs Resource nodes", strict=False)
-
 
 def open_files(path: Path) -> list[str]:
     """This process's open file descriptors on ``path`` (Linux /proc)."""
@@ -93,7 +91,6 @@ async def test_run_services_opens_the_database_for_the_services(tmp_path: Path) 
         await container.shutdown_resources()  # a no-op once Resources are nodes
 
 
-@NEEDS_RESOURCE_NODES
 async def test_the_engine_is_disposed_after_shutdown(tmp_path: Path) -> None:
     file = tmp_path / "items.db"
     container = Application()
@@ -111,7 +108,6 @@ async def test_the_engine_is_disposed_after_shutdown(tmp_path: Path) -> None:
         await container.shutdown_resources()
 
 
-@NEEDS_RESOURCE_NODES
 async def test_a_second_run_of_the_same_container_opens_a_new_engine(tmp_path: Path) -> None:
     container = Application()
     container.config.from_dict({"db": {"path": str(tmp_path / "items.db")}})

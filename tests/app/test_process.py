@@ -76,7 +76,6 @@ def test_crud_over_http_then_sigterm_then_the_data_is_there_on_the_next_run(
     assert status == 0, again.log
 
 
-@pytest.mark.xfail(reason="needs Resource nodes", strict=False)
 def test_the_db_resource_starts_first_and_closes_after_its_dependents(tmp_path: Path) -> None:
     port = free_port()
     child = run_app(port, tmp_path / "items.db")

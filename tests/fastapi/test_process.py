@@ -31,11 +31,9 @@ SLOW = DRAIN + 3.0  # in flight past the drain, when uvicorn stops accepting
 
 pytestmark = pytest.mark.timeout(180)
 
+
 # The reference app's database is a providers.Resource ("db"): until Resources
 # are lifecycle nodes it is no node, so it neither stops last nor fails as "db".
-NEEDS_RESOURCE_NODES = pytest.mark.xfail(reason="needs Resource nodes", strict=False)
-
-
 class Child:
     """A child process whose stderr is collected by a thread."""
 
@@ -138,7 +136,6 @@ def run_reference_app(port: int, *sets: str) -> Child:
     return Child(*args)
 
 
-@NEEDS_RESOURCE_NODES
 def test_sigterm_drains_then_stops_in_reverse_dependency_order_and_exits_0() -> None:
     port = free_port()
     child = run_reference_app(port, f"orchestrator.drain_seconds={DRAIN}")
@@ -175,7 +172,6 @@ def test_sigterm_drains_then_stops_in_reverse_dependency_order_and_exits_0() -> 
     assert not listening(port)
 
 
-@NEEDS_RESOURCE_NODES
 def test_a_second_signal_forces_the_stop_without_waiting_for_requests() -> None:
     port = free_port()
     child = run_reference_app(port)
@@ -203,7 +199,7 @@ def test_a_second_signal_forces_the_stop_without_waiting_for_requests() -> None:
     assert not listening(port)
 
 
-@pytest.mark.parametrize("failing", [pytest.param("db", marks=NEEDS_RESOURCE_NODES), "http"])
+@pytest.mark.parametrize("failing", ["db", "http"])
 def test_startup_failure_exits_non_zero_naming_the_service(failing: str) -> None:
     port = free_port()
     blocker = None
