@@ -66,3 +66,8 @@ def test_package_is_typed() -> None:
     from importlib.resources import files
 
     assert files("haraka_di").joinpath("py.typed").is_file()
+
+
+def test_public_names_say_the_package_they_are_imported_from() -> None:
+    for name in haraka_di.__all__:
+        assert getattr(haraka_di, name).__module__ == "haraka_di", name
