@@ -23,10 +23,7 @@ __all__ = ["Node", "Plan", "make_plan"]
 
 
 class Node(NamedTuple):
-    """A service as planning sees it: a name, a priority, dependencies.
-
-    (A named tuple: one per service is made on every plan, and a tuple is
-    the cheapest object Python builds.)"""
+    """A service as planning sees it: a name, a priority, dependencies."""
 
     name: str
     priority: int = 0
@@ -86,13 +83,9 @@ def make_plan(nodes: Sequence[Node], disabled: Iterable[str] = ()) -> Plan:
     Raises DuplicateServiceError, UnknownDependencyError,
     DisabledDependencyError or CircularDependencyError.
 
-    Internally every service is its registration index, and the passes below
-    work on flat lists of small ints built by C-level ``map``/``zip`` rather
-    than on dicts keyed by name or on a list per service: at 100k services
-    the per-edge cost is cache misses, and every object that outlives a
-    collection makes CPython's full collections (over the whole heap)
-    likelier. A service's dependency indices are a tuple of ints, which the
-    collector stops tracking at once.
+    Internally every service is its registration index, and the passes
+    below work on flat lists of small ints (why: docs/performance.md,
+    "What the engine does to be fast").
 
     Common cases, taken without a general pass:
 

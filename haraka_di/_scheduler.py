@@ -16,11 +16,9 @@ itself - its task cancelled before its coroutine ever ran - is found by
 whatever looks at the task next: an abort, the step's deadline, or, for a
 step with no timeout, a done-callback added for just that.
 
-Timeouts share one loop timer per run: deadlines go into a heap and only the
-earliest is armed with the event loop. A finished step's deadline is simply
-forgotten (its heap entry is dropped lazily), so the common case - every
-step finishing well within its timeout - costs one heap push per step
-instead of a ``call_later`` handle created and cancelled per step.
+Timeouts share one loop timer per run (a heap of deadlines, the earliest
+armed); a finished step's deadline is dropped lazily. Why each of these
+choices is fast: docs/performance.md, "What the engine does to be fast".
 """
 
 from __future__ import annotations
@@ -395,16 +393,9 @@ class _Escalated(Exception):
 def _new_task(
     loop: asyncio.AbstractEventLoop, coro: Coroutine[Any, Any, object], name: str
 ) -> asyncio.Task[object]:
-    """A task for one step; on Python 3.12+ an eagerly started one.
-
-    An eager task runs its coroutine at once, up to its first real wait. A
-    step that finishes without waiting (a no-op, a cache that is already
-    warm) then costs no event-loop round trips at all: it is done when this
-    returns. The task is still a real task - ``asyncio.current_task()``,
-    ``asyncio.timeout()`` and task groups inside the step behave the same.
-    Python 3.11 has no eager tasks, and a custom task factory is respected.
-    (Without one, ``loop.create_task`` would only add a Python-level call.)
-    """
+    """A task for one step; on Python 3.12+ an eagerly started one (it runs
+    up to its first real wait at once, so a step that never waits costs no
+    loop round trip). A custom task factory is respected."""
     if loop.get_task_factory() is None:
         return asyncio.Task(coro, loop=loop, name=name, **_EAGER)
     return loop.create_task(coro, name=name)

@@ -35,8 +35,6 @@ __all__ = [
     "run_services",
 ]
 
-_STARTED = STARTED
-
 
 @asynccontextmanager
 async def run_services(
@@ -216,7 +214,7 @@ class Recorder:
     @property
     def started(self) -> list[str]:
         """Services in the order their startup() returned."""
-        return self._first(_STARTED)
+        return self._first(STARTED)
 
     @property
     def stopping(self) -> list[str]:
@@ -247,7 +245,7 @@ def _fail(message: str, recorder: Recorder) -> AssertionError:
 def assert_started_before(recorder: Recorder, first: str, then: str) -> None:
     """``first`` finished starting before ``then`` began starting."""
     began = ServiceState.STARTING
-    _assert_before(recorder, first, then, _STARTED, began, ("start", "started", "starting"))
+    _assert_before(recorder, first, then, STARTED, began, ("start", "started", "starting"))
 
 
 def assert_stopped_before(recorder: Recorder, first: str, then: str) -> None:
