@@ -20,6 +20,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Protocol
 
+from ._resources import ResourceUnit
 from ._service import Service
 from ._tasks import current_service
 
@@ -100,8 +101,6 @@ def unit_maker(
 
     def make(name: str, spec: ServiceSpec | None, service: Service | None) -> Unit:
         if spec is not None and spec.kind == "Resource":
-            from ._resources import ResourceUnit
-
             return ResourceUnit(name, spec.provider)
         return ServiceUnit(name, runtime, service=service, spec=spec, assembly=assembly)
 
