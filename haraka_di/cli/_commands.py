@@ -10,7 +10,10 @@ a zero-argument factory returning one. Exit statuses: 0 success; 1 a startup
 failure, a planning error or (check) any problem found; 2 bad usage (bad
 TARGET, bad option, or - for run and graph - a bad configuration file);
 128+signum when a second signal forced the shutdown, or a signal interrupted
-the startup.
+the startup. ``run`` exits with the status it logged: a task left pending
+cannot hold the exit, and a signal after the run is logged and ignored (see
+``_runner``; after ``main(["run", ...])`` returns, SIGINT/SIGTERM stay so
+until the process exits).
 """
 
 from __future__ import annotations
@@ -32,6 +35,7 @@ from ._build import build_orchestrator
 from ._config import Settings, load_config
 from ._progress import Progress, StartedFilter, timeline
 from ._render import FORMATS, render
+from ._runner import run_to_exit
 from ._target import load_target
 
 __all__ = ["main"]
@@ -190,7 +194,7 @@ def _run(args: argparse.Namespace) -> int:
         len(plan.waves()),
         ", ".join(plan.order),
     )
-    return asyncio.run(_serve(orchestrator, notifier))
+    return run_to_exit(_serve(orchestrator, notifier), orchestrator)
 
 
 async def _serve(orchestrator: Any, notifier: SystemdNotifier | None) -> int:
