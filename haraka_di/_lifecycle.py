@@ -16,7 +16,9 @@ RUNNING        :meth:`begin_stop`     STOPPING    drain, tasks cancelled, what
                                                   started stopped in reverse,
                                                   shutdown tasks
 ABORTING,      :meth:`force`          FORCING     no drain; in-flight stops cut
-STOPPING                                          short, later ones get no time
+STOPPING                                          short, later ones (and shutdown
+                                                  tasks) must end within
+                                                  ``cancel_grace`` of the force
 STOPPING,      (teardown done)        DESTROYED   the cleanup stack is closed
 FORCING                                           (assembly undone, signals put back)
 CREATED        :meth:`destroy`        DESTROYED   nothing ran
@@ -122,6 +124,7 @@ class Lifecycle:
         self._why: tuple[str, int | None] = ("", None)  # what interrupted startup
         self._stop_task: asyncio.Task[None] | None = None
         self._forced = asyncio.Event()  # wakes a drain or shutdown task when forced
+        self._forced_until = 0.0  # loop time by which what follows a force must end
         self._destroyed = asyncio.Event()
 
     @property
@@ -180,13 +183,16 @@ class Lifecycle:
 
     def force(self) -> bool:
         """ABORTING or STOPPING -> FORCING: no drain; stops in flight are cut
-        short and later ones get no time."""
+        short now; the later ones and the shutdown tasks still run, but must
+        end within ``cancel_grace`` of now (a quick ``close()`` still
+        completes; only what really takes longer is cut short)."""
         if self.phase not in (Phase.ABORTING, Phase.STOPPING):
             return False
         self._enter(Phase.FORCING)
+        self._forced_until = asyncio.get_running_loop().time() + self._options.cancel_grace
         self._forced.set()
         if self._run is not None:
-            self._run.hurry()
+            self._run.hurry(self._forced_until)
         return True
 
     def destroy(self) -> None:
@@ -270,7 +276,7 @@ class Lifecycle:
         steps = self.steps
         run = self._run = self._graph_run(plan, names, plan.dependents, fail_fast=False)
         if self.phase is Phase.FORCING:
-            run.hurry()
+            run.hurry(self._forced_until)
         try:
             await run.run(steps.stop, steps.stop_timeout_of, steps.on_stopped)
         finally:
@@ -279,7 +285,8 @@ class Lifecycle:
 
     async def _run_shutdown_tasks(self, errors: dict[str, Exception]) -> None:
         """Each shutdown task in turn, within the stop timeout; a forced
-        shutdown cuts the one running short and gives the rest no time."""
+        shutdown cuts the one running short, and the rest must end within
+        ``cancel_grace`` of the force."""
         for fn in self.shutdown_tasks:
             label = f"shutdown task {getattr(fn, '__qualname__', repr(fn))}"
             try:
@@ -296,17 +303,24 @@ class Lifecycle:
         self, awaitable: Any, timeout: float | None, label: str | None = None
     ) -> None:
         """Await ``awaitable`` (None: nothing) for at most ``timeout`` seconds
-        or until the shutdown is forced; past that, cancel it (within
-        ``cancel_grace``) and, for a ``label``led one, raise TimeoutError."""
-        forced = asyncio.ensure_future(self._forced.wait())
+        or until the shutdown is forced (once forced: until ``cancel_grace``
+        after the force); past that, cancel it (within ``cancel_grace``) and,
+        for a ``label``led one, raise TimeoutError."""
+        forced: asyncio.Future[Any] | None = None
+        if self._forced.is_set():  # forced already: what is left of the force's grace
+            if awaitable is None:
+                return
+            left = max(self._forced_until - asyncio.get_running_loop().time(), 0.0)
+            timeout = left if timeout is None else min(timeout, left)
+        else:
+            forced = asyncio.ensure_future(self._forced.wait())
         work = asyncio.ensure_future(awaited(awaitable)) if awaitable is not None else None
-        waits = {forced} if work is None else {forced, work}
-        if self.phase is Phase.FORCING:
-            timeout = 0.0
+        waits = {w for w in (forced, work) if w is not None}
         try:
             await asyncio.wait(waits, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
         finally:
-            forced.cancel()
+            if forced is not None:
+                forced.cancel()
             if work is not None and not work.done():
                 work.cancel()
                 await asyncio.wait({work}, timeout=self._options.cancel_grace)

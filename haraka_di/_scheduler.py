@@ -86,7 +86,7 @@ class GraphRun:
         self._fail_fast = fail_fast
         self._grace = cancel_grace
         self._aborted = False
-        self._hurried = False
+        self._hurried_until: float | None = None  # set by hurry(): later steps' deadline
         self._left = [len(g) for g in groups]  # unfinished steps per group
         self._group = -1  # the group whose steps may launch now
         self._ready: list[tuple[int, str]] = []  # heap by rank
@@ -111,10 +111,11 @@ class GraphRun:
         for name in list(self._inflight):
             self._cancel(name)
 
-    def hurry(self) -> None:
+    def hurry(self, until: float = -math.inf) -> None:
         """Keep launching, but with no time to spare: in-flight steps are
-        cancelled now and later steps get a zero timeout."""
-        self._hurried = True
+        cancelled now, and later steps must finish by ``until`` (loop time;
+        by default at once), or their own timeout if that is sooner."""
+        self._hurried_until = until
         for name in list(self._inflight):
             self._expire(name)
 
@@ -229,7 +230,10 @@ class GraphRun:
         if self._aborted:  # the step's own synchronous part aborted the run
             self._cancel(name)
             return
-        timeout = 0.0 if self._hurried else self._timeout_of(name)
+        timeout = self._timeout_of(name)
+        if self._hurried_until is not None:
+            left = max(self._hurried_until - launched, 0.0)
+            timeout = left if timeout is None else min(timeout, left)
         if timeout is None:  # no deadline will ever look at this task
             task.add_done_callback(functools.partial(self._unstarted_done, name))
         else:
