@@ -18,6 +18,7 @@ import uvicorn
 from .._docs import announce_docs
 from .._service import LAST, LifecycleState, Service
 from ..exceptions import ServeError
+from ._cutoff import Cutoff
 from ._lifespan import runs_under_asgi_server
 
 if TYPE_CHECKING:
@@ -32,6 +33,17 @@ log = logging.getLogger("haraka_di")
 _FORCE_STEPS = (0.5, 0.25)
 _RESERVED = frozenset({"app", "host", "port"})
 _CONFIG_OPTIONS = frozenset(inspect.signature(uvicorn.Config).parameters) - _RESERVED
+
+
+class _Config(uvicorn.Config):
+    """uvicorn's configuration, with the loaded app behind a :class:`Cutoff`
+    (so a forced stop can end the requests in flight cleanly)."""
+
+    cutoff: Cutoff | None = None
+
+    def load(self) -> None:
+        super().load()
+        self.cutoff = self.loaded_app = Cutoff(self.loaded_app)
 
 
 class _Server(uvicorn.Server):
@@ -110,8 +122,10 @@ class UvicornService(Service):
       which one.
     - ``shutdown()`` makes uvicorn stop accepting, finish in-flight requests
       and run the app's lifespan shutdown. If the orchestrator cuts the stop
-      short (its ``stop_timeout``, or a second signal), it stops now:
-      in-flight requests are cancelled and the listener is closed.
+      short (its ``stop_timeout``, or a second signal), it stops now: the
+      listener is closed and in-flight requests are cut short cleanly (a
+      503, or their connection closed if the response had started; no
+      traceback: see :mod:`~haraka_di.fastapi._cutoff`).
     - uvicorn installs no signal handlers: the orchestrator owns SIGINT and
       SIGTERM, so SIGTERM drops readiness, waits ``drain_seconds``, then stops
       this server, then the other services in reverse order.
@@ -170,7 +184,7 @@ class UvicornService(Service):
             self._stand_down(runtime)
             return
         self._attach(runtime)
-        config = uvicorn.Config(self.app, host=self.host, port=self.port, **self.uvicorn_options)
+        config = _Config(self.app, host=self.host, port=self.port, **self.uvicorn_options)
         server = self.server = _Server(config)
         task = self._task = asyncio.get_running_loop().create_task(
             self._serve(server), name=f"haraka:{self.name}:serve"
@@ -231,19 +245,23 @@ class UvicornService(Service):
             runtime.request_shutdown(1)
 
     async def _stop_now(self, why: str) -> None:
-        """Stop now: close the listener and cancel in-flight requests, then
-        give uvicorn a moment to close connections and end the app's
-        lifespan; past that, force_exit, and finally cancel it outright."""
+        """Stop now: close the listener and cut the in-flight requests short
+        (each is answered 503, or closed if its response had started: see
+        ``_cutoff``), then give uvicorn a moment to close connections and end
+        the app's lifespan; past that, force_exit, and finally cancel it."""
         server, task = self.server, self._task
         if server is None or task is None or task.done():
             return
-        log.warning("stopping uvicorn now: %s", why)
         self._stopping = True
         server.request_exit()
         for listener in getattr(server, "servers", ()):
             listener.close()
-        for request in list(server.server_state.tasks):
-            request.cancel()
+        cutoff = server.config.cutoff if isinstance(server.config, _Config) else None
+        cut = cutoff.cut() if cutoff is not None else 0
+        tracked = cutoff.tasks if cutoff is not None else set()
+        for request in list(server.server_state.tasks - tracked):
+            request.cancel()  # not through the app (uvicorn's own): cancelled outright
+        log.warning("stopping uvicorn now: %s; %d request(s) in flight cut short", why, cut)
         await asyncio.wait({task}, timeout=_FORCE_STEPS[0])
         if not task.done():
             server.force_exit = True
