@@ -17,6 +17,7 @@ from .._graph import is_container
 from .._options import ORCHESTRATOR_OPTIONS, check
 from .._orchestrator import Orchestrator
 from .._service import LifecycleState
+from ._wiring import warn_stray_injections
 
 __all__ = ["lifespan", "runs_under_asgi_server"]
 
@@ -49,6 +50,12 @@ def lifespan(
     other way round, a :class:`UvicornService` in the services this lifespan
     runs stands down: the ASGI server running the lifespan serves the app
     (see :func:`runs_under_asgi_server`).
+
+    Once the services started, a route whose ``@inject``/``Provide[...]``
+    wiring (or ``provide()``) resolves from another container than the one
+    running - say the module was wired to ``container = Container()`` and
+    this was given the class, so it runs a new instance - is logged as a
+    WARNING naming the route: those objects were never started.
     """
     if orchestrator_options.get("handle_signals"):
         raise ValueError(_SIGNALS_OWNED)
@@ -75,6 +82,7 @@ def lifespan(
         state.orchestrator = orchestrator
         state.container = orchestrator.container
         await orchestrator.run()
+        warn_stray_injections(app, orchestrator.container, "lifespan()", _FIX)
         try:
             yield
         finally:
@@ -82,6 +90,12 @@ def lifespan(
 
     return run_services
 
+
+_FIX = (
+    "pass lifespan() the container instance the routes are wired to (lifespan(container), "
+    "not lifespan(Container)), or wire the running one (a WiringConfiguration on the "
+    "container class wires every new instance)"
+)
 
 _ACTIVE = frozenset({LifecycleState.STARTING, LifecycleState.RUNNING})
 

@@ -46,7 +46,7 @@ def provide(provider: providers.Provider[T]) -> Callable[[Request], Awaitable[T]
         if cache and cache[0][0] is container:
             target = cache[0][1]
         else:
-            target = _resolve(container, provider)
+            target = resolve_in(container, provider)
             cache[:] = [(container, target)]
         result = target()
         if inspect.isawaitable(result):
@@ -54,10 +54,11 @@ def provide(provider: providers.Provider[T]) -> Callable[[Request], Awaitable[T]
         return result
 
     dependency.__name__ = dependency.__qualname__ = f"provide({_label(provider)})"
+    dependency.__haraka_provide__ = provider  # type: ignore[attr-defined]  # read by _wiring
     return dependency
 
 
-def _resolve(container: Any, provider: providers.Provider[Any]) -> providers.Provider[Any]:
+def resolve_in(container: Any, provider: providers.Provider[Any]) -> providers.Provider[Any]:
     from dependency_injector.wiring import ProvidersMap
 
     found = ProvidersMap(container).resolve_provider(provider)

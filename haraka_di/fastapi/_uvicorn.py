@@ -20,6 +20,7 @@ from .._service import LAST, LifecycleState, Service
 from ..exceptions import ServeError
 from ._cutoff import Cutoff
 from ._lifespan import runs_under_asgi_server
+from ._wiring import warn_stray_injections
 
 if TYPE_CHECKING:
     from .._runtime import Runtime
@@ -31,6 +32,7 @@ log = logging.getLogger("haraka_di")
 # Seconds a forced stop waits for uvicorn to wind down by itself, then with
 # force_exit; within the orchestrator's default cancel_grace (1 s).
 _FORCE_STEPS = (0.5, 0.25)
+_FIX = "run the container the routes are wired to, or wire the running one (container.wire())"
 _RESERVED = frozenset({"app", "host", "port"})
 _CONFIG_OPTIONS = frozenset(inspect.signature(uvicorn.Config).parameters) - _RESERVED
 
@@ -184,6 +186,8 @@ class UvicornService(Service):
             self._stand_down(runtime)
             return
         self._attach(runtime)
+        if runtime is not None and not isinstance(self.app, str):
+            warn_stray_injections(self.app, runtime.container, "the orchestrator", _FIX)
         config = _Config(self.app, host=self.host, port=self.port, **self.uvicorn_options)
         server = self.server = _Server(config)
         task = self._task = asyncio.get_running_loop().create_task(
