@@ -30,7 +30,7 @@ from .._systemd import SystemdNotifier
 from ..exceptions import ConfigError, HarakaError, StartupError, TargetError
 from ._build import build_orchestrator
 from ._config import Settings, load_config
-from ._progress import Progress, StartedFilter, timeline
+from ._progress import Progress, StartedFilter, count_nodes, node_kinds, timeline
 from ._render import FORMATS, render
 from ._target import load_target
 
@@ -185,10 +185,10 @@ def _run(args: argparse.Namespace) -> int:
         notifier.bind(orchestrator)
         orchestrator.subscribe(notifier)
     log.info(
-        "starting %d service(s) in %d wave(s): %s",
-        len(plan),
+        "starting %s in %d wave(s)%s",
+        count_nodes(progress.kinds),
         len(plan.waves()),
-        ", ".join(plan.order),
+        f": {', '.join(plan.order)}" if plan.order else "",
     )
     return asyncio.run(_serve(orchestrator, notifier))
 
@@ -217,9 +217,11 @@ async def _serve(orchestrator: Any, notifier: SystemdNotifier | None) -> int:
 def _graph(args: argparse.Namespace) -> int:
     orchestrator, settings = _prepare(args, USAGE_ERROR)
     plan = _plan(orchestrator)
-    classes = {s.name: s.label for s in orchestrator.graph().services}
+    specs = orchestrator.graph().services
+    classes = {s.name: s.label for s in specs}
+    kinds = {s.name: s.kind for s in specs}
     disabled = [n for n, o in settings.services.items() if o.get("enabled") is False]
-    print(render(plan, args.format, classes, disabled))
+    print(render(plan, args.format, classes, disabled, kinds))
     return 0
 
 
@@ -250,7 +252,7 @@ def _check(args: argparse.Namespace) -> int:
         return 1
     source = f"; config {settings.source}" if settings is not None and settings.source else ""
     print(
-        f"OK: {args.target}: {len(plan)} service(s), {plan.edge_count} dependency edge(s), "
-        f"{len(plan.waves())} wave(s){source}"
+        f"OK: {args.target}: {count_nodes(node_kinds(orchestrator))}, "
+        f"{plan.edge_count} dependency edge(s), {len(plan.waves())} wave(s){source}"
     )
     return 0

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import signal
 import subprocess
 import sys
@@ -49,12 +50,36 @@ def test_progress_and_timeline_are_shown() -> None:
     assert "[1/4] a ready" in err
     assert "late started, not ready yet" in err
     assert "late is ready" in err
-    header = next(line for line in err.splitlines() if line.startswith("SERVICE"))
-    assert header.split() == ["SERVICE", "WAVE", "START", "DURATION", "READY"]
+    header = next(line for line in err.splitlines() if line.startswith("NODE"))
+    assert header.split() == ["NODE", "KIND", "WAVE", "START", "DURATION", "READY"]
     rows = {line.split()[0]: line.split() for line in err.splitlines() if line[:2] in ("a ", "b ")}
-    assert rows["a"][1] == "0" and rows["a"][-1] == "yes"
-    assert rows["b"][1] == "1"
-    assert "startup took" in err
+    assert rows["a"][1:3] == ["Service", "0"] and rows["a"][-1] == "yes"
+    assert rows["b"][2] == "1"
+    assert re.search(r"^startup took \d+\.\d ms for 4 service\(s\)$", err, re.M), err
+
+
+def test_progress_and_timeline_count_services_and_resources_apart() -> None:
+    with Child("run", "tests.cli.targets:Stored") as child:
+        child.wait_for("all 3 node(s) ready (2 service(s), 1 resource(s))")
+        child.send(signal.SIGTERM)
+        assert child.finish() == 0, child.stderr
+    err = child.stderr
+    assert "starting 3 node(s) (2 service(s), 1 resource(s)) in 3 wave(s): store, a, b" in err
+    assert "[1/3] store ready" in err
+    table = [
+        line.split()
+        for line in err.splitlines()
+        if line.split()[1:2] in (["Resource"], ["Service"])
+    ]
+    rows = {row[0]: row for row in table}
+    assert list(rows) == ["store", "a", "b"]  # by start offset
+    assert rows["store"][1:3] == ["Resource", "0"] and rows["store"][-1] == "yes"
+    assert rows["a"][1:3] == ["Service", "1"]
+    assert re.search(
+        r"^startup took .* for 3 node\(s\) \(2 service\(s\), 1 resource\(s\)\)$", err, re.M
+    )
+    assert stop_order(err) == ["b", "a", "store"]
+    assert err.count("store closed") == 1  # the generator's code after `yield`, once
 
 
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])

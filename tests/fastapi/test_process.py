@@ -283,7 +283,11 @@ def test_uvicorn_with_the_lifespan_serves_once_when_the_container_has_a_server()
         wait_ready(child, port)
         response = probe(port)
         assert response is not None
-        assert response.json()["services"]["http"] == {"state": "ready", "ready": True}
+        assert response.json()["services"]["http"] == {
+            "kind": "Service",
+            "state": "ready",
+            "ready": True,
+        }
         child.proc.send_signal(signal.SIGTERM)
         status = child.wait(GRACE)
     finally:
