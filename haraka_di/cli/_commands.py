@@ -184,6 +184,9 @@ def _run(args: argparse.Namespace) -> int:
     if notifier is not None:
         notifier.bind(orchestrator)
         orchestrator.subscribe(notifier)
+    nothing = _nothing_to_run(args.target, orchestrator, plan)
+    if nothing is not None:
+        log.warning("%s", nothing)
     log.info(
         "starting %s in %d wave(s)%s",
         count_nodes(progress.kinds),
@@ -225,6 +228,23 @@ def _graph(args: argparse.Namespace) -> int:
     return 0
 
 
+def _nothing_to_run(target: str, orchestrator: Any, plan: Any) -> str | None:
+    """The one-line warning for a plan without nodes, or None."""
+    if len(plan):
+        return None
+    found = len(orchestrator.graph().services)
+    if found:
+        return (
+            f"{target}: all {found} node(s) are disabled (services.NAME.enabled: false): "
+            "nothing to run; enable one in the configuration"
+        )
+    return (
+        f"{target} has no lifecycle nodes (no Service providers and no providers.Resource): "
+        "nothing to run; declare them in the container, or point TARGET at the container "
+        "that does"
+    )
+
+
 def _check(args: argparse.Namespace) -> int:
     problems: list[str] = []
     try:
@@ -250,6 +270,9 @@ def _check(args: argparse.Namespace) -> int:
     if problems:
         print(f"{args.target}: {len(problems)} problem(s) found", file=sys.stderr)
         return 1
+    nothing = _nothing_to_run(args.target, orchestrator, plan)
+    if nothing is not None:
+        print(f"haraka check: warning: {nothing}", file=sys.stderr)
     source = f"; config {settings.source}" if settings is not None and settings.source else ""
     print(
         f"OK: {args.target}: {count_nodes(node_kinds(orchestrator))}, "

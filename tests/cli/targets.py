@@ -110,3 +110,10 @@ class Stored(containers.DeclarativeContainer):
     store = providers.Resource(open_store, journal)
     a = providers.Singleton(Step, runtime, store)
     b = providers.Singleton(Step, runtime, a)
+
+
+class Empty(containers.DeclarativeContainer):
+    """No lifecycle nodes: a configuration and a plain Factory only."""
+
+    config = providers.Configuration(default={"greeting": "hello"})
+    greeting = providers.Factory(str, config.greeting)

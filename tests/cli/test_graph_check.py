@@ -148,6 +148,36 @@ def test_check_counts_services_and_resources_apart() -> None:
     ]
 
 
+def test_check_warns_in_one_line_when_there_is_nothing_to_run() -> None:
+    result = haraka("check", "tests.cli.targets:Empty")
+    assert result.returncode == 0, result.stderr  # a warning, not a problem
+    assert result.stderr.splitlines() == [
+        "haraka check: warning: tests.cli.targets:Empty has no lifecycle nodes (no Service "
+        "providers and no providers.Resource): nothing to run; declare them in the "
+        "container, or point TARGET at the container that does"
+    ]
+    assert result.stdout.splitlines() == [
+        "OK: tests.cli.targets:Empty: 0 service(s), 0 dependency edge(s), 0 wave(s)"
+    ]
+
+
+def test_check_warns_when_every_node_is_disabled(tmp_path: Path) -> None:
+    path = tmp_path / "off.yaml"
+    path.write_text(
+        "services:\n" + "".join(f"  {n}: {{enabled: false}}\n" for n in ("store", "a", "b"))
+    )
+    result = haraka("check", STORED, "--config", str(path))
+    assert result.returncode == 0, result.stderr
+    assert result.stderr.splitlines() == [
+        f"haraka check: warning: {STORED}: all 3 node(s) are disabled "
+        "(services.NAME.enabled: false): nothing to run; enable one in the configuration"
+    ]
+
+
+def test_check_says_nothing_of_the_kind_when_there_are_nodes() -> None:
+    assert "warning" not in haraka("check", SMALL).stderr
+
+
 def test_check_nested_container() -> None:
     result = haraka("check", "tests.cli.targets:Outer")
     assert result.returncode == 0, result.stderr

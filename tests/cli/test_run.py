@@ -82,6 +82,31 @@ def test_progress_and_timeline_count_services_and_resources_apart() -> None:
     assert err.count("store closed") == 1  # the generator's code after `yield`, once
 
 
+def test_run_without_lifecycle_nodes_warns_in_one_line_and_still_runs() -> None:
+    with Child("run", "tests.cli.targets:Empty") as child:
+        child.wait_for("running tests.cli.targets:Empty")
+        child.send(signal.SIGTERM)
+        assert child.finish() == 0, child.stderr
+    warnings = [line for line in child.stderr.splitlines() if "nothing to run" in line]
+    assert len(warnings) == 1, child.stderr
+    assert warnings[0].endswith(
+        " WARNING haraka_di: tests.cli.targets:Empty has no lifecycle nodes (no Service "
+        "providers and no providers.Resource): nothing to run; declare them in the "
+        "container, or point TARGET at the container that does"
+    )
+    assert "starting 0 service(s) in 0 wave(s)" in child.stderr
+    assert "received SIGTERM" in child.stderr and "exiting with status 0" in child.stderr
+
+
+def test_run_with_nodes_does_not_warn() -> None:
+    with Child("run", SMALL) as child:
+        child.wait_for("all 4 service(s) ready")
+        child.send(signal.SIGTERM)
+        assert child.finish() == 0, child.stderr
+    assert "nothing to run" not in child.stderr
+    assert "WARNING" not in child.stderr.split("received SIGTERM")[0].rsplit("\n", 1)[0]
+
+
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
 def test_second_signal_forces_and_exits_128_plus_signum(sig: signal.Signals) -> None:
     args = ("run", SMALL, "--set", "orchestrator.drain_seconds=120")
