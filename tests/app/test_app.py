@@ -34,9 +34,9 @@ def orchestrator_for(*overrides: str) -> Any:
 
 
 async def shutdown_resources() -> None:
-    """What dependency-injector users call after a run: a no-op once the
-    orchestrator stops Resources itself, and until then it closes the engine
-    a run left open (test_database.py asserts the orchestrator does it)."""
+    """What dependency-injector users call after a run: a no-op, since the
+    orchestrator stops the db Resource itself (test_database.py asserts it);
+    kept as a safety net so a failing test leaves no engine open."""
     while _containers:
         result = _containers.pop().shutdown_resources()
         if result is not None:

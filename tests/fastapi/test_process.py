@@ -32,8 +32,6 @@ SLOW = DRAIN + 3.0  # in flight past the drain, when uvicorn stops accepting
 pytestmark = pytest.mark.timeout(180)
 
 
-# The reference app's database is a providers.Resource ("db"): until Resources
-# are lifecycle nodes it is no node, so it neither stops last nor fails as "db".
 class Child:
     """A child process whose stderr is collected by a thread."""
 
