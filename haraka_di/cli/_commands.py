@@ -92,7 +92,7 @@ def _parser() -> argparse.ArgumentParser:
         return sub
 
     common("run", "Run the services until SIGINT/SIGTERM, then stop them in reverse order.")
-    graph = common("graph", "Print the service graph with priorities and start waves.")
+    graph = common("graph", "Print the graph of services and Resources: priorities, start waves.")
     graph.add_argument(
         "-f",
         "--format",
