@@ -30,7 +30,7 @@ from .._systemd import SystemdNotifier
 from ..exceptions import ConfigError, HarakaError, StartupError, TargetError
 from ._build import build_orchestrator
 from ._config import Settings, load_config
-from ._progress import Progress, StartedFilter, timeline
+from ._progress import Progress, StartedFilter, count_nodes, node_kinds, timeline
 from ._render import FORMATS, render
 from ._target import load_target
 
@@ -92,7 +92,7 @@ def _parser() -> argparse.ArgumentParser:
         return sub
 
     common("run", "Run the services until SIGINT/SIGTERM, then stop them in reverse order.")
-    graph = common("graph", "Print the service graph with priorities and start waves.")
+    graph = common("graph", "Print the graph of services and Resources: priorities, start waves.")
     graph.add_argument(
         "-f",
         "--format",
@@ -184,11 +184,14 @@ def _run(args: argparse.Namespace) -> int:
     if notifier is not None:
         notifier.bind(orchestrator)
         orchestrator.subscribe(notifier)
+    nothing = _nothing_to_run(args.target, orchestrator, plan)
+    if nothing is not None:
+        log.warning("%s", nothing)
     log.info(
-        "starting %d service(s) in %d wave(s): %s",
-        len(plan),
+        "starting %s in %d wave(s)%s",
+        count_nodes(progress.kinds),
         len(plan.waves()),
-        ", ".join(plan.order),
+        f": {', '.join(plan.order)}" if plan.order else "",
     )
     return asyncio.run(_serve(orchestrator, notifier))
 
@@ -217,10 +220,29 @@ async def _serve(orchestrator: Any, notifier: SystemdNotifier | None) -> int:
 def _graph(args: argparse.Namespace) -> int:
     orchestrator, settings = _prepare(args, USAGE_ERROR)
     plan = _plan(orchestrator)
-    classes = {s.name: s.label for s in orchestrator.graph().services}
+    specs = orchestrator.graph().services
+    classes = {s.name: s.label for s in specs}
+    kinds = {s.name: s.kind for s in specs}
     disabled = [n for n, o in settings.services.items() if o.get("enabled") is False]
-    print(render(plan, args.format, classes, disabled))
+    print(render(plan, args.format, classes, disabled, kinds))
     return 0
+
+
+def _nothing_to_run(target: str, orchestrator: Any, plan: Any) -> str | None:
+    """The one-line warning for a plan without nodes, or None."""
+    if len(plan):
+        return None
+    found = len(orchestrator.graph().services)
+    if found:
+        return (
+            f"{target}: all {found} node(s) are disabled (services.NAME.enabled: false): "
+            "nothing to run; enable one in the configuration"
+        )
+    return (
+        f"{target} has no lifecycle nodes (no Service providers and no providers.Resource): "
+        "nothing to run; declare them in the container, or point TARGET at the container "
+        "that does"
+    )
 
 
 def _check(args: argparse.Namespace) -> int:
@@ -248,9 +270,12 @@ def _check(args: argparse.Namespace) -> int:
     if problems:
         print(f"{args.target}: {len(problems)} problem(s) found", file=sys.stderr)
         return 1
+    nothing = _nothing_to_run(args.target, orchestrator, plan)
+    if nothing is not None:
+        print(f"haraka check: warning: {nothing}", file=sys.stderr)
     source = f"; config {settings.source}" if settings is not None and settings.source else ""
     print(
-        f"OK: {args.target}: {len(plan)} service(s), {plan.edge_count} dependency edge(s), "
-        f"{len(plan.waves())} wave(s){source}"
+        f"OK: {args.target}: {count_nodes(node_kinds(orchestrator))}, "
+        f"{plan.edge_count} dependency edge(s), {len(plan.waves())} wave(s){source}"
     )
     return 0

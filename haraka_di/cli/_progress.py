@@ -1,18 +1,45 @@
-"""What ``haraka run`` shows: live startup progress and the timeline table."""
+"""What ``haraka run`` shows: live startup progress and the timeline table.
+
+Counts say services and resources apart once there is a Resource among the
+nodes (:func:`count_nodes`): ``4 service(s)``, or ``5 node(s) (4
+service(s), 1 resource(s))``.
+"""
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 from .._record import STARTED
 from .._report import Event, ServiceReport
 from .._service import LifecycleState, ServiceState
 
-__all__ = ["Progress", "StartedFilter", "timeline"]
+__all__ = ["Progress", "StartedFilter", "count_nodes", "node_kinds", "timeline"]
 
 log = logging.getLogger("haraka_di.progress")
+
+
+def count_nodes(kinds: Iterable[str], after: str = "") -> str:
+    """How many nodes of which kind, for people.
+
+    Only services: ``4 service(s)``; with Resources among them: ``5 node(s)
+    (4 service(s), 1 resource(s))``. ``after`` goes right after the count
+    (``" ready"``: ``5 node(s) ready (4 service(s), 1 resource(s))``).
+    """
+    listed = list(kinds)
+    resources = sum(1 for kind in listed if kind == "Resource")
+    services = len(listed) - resources
+    if not resources:
+        return f"{services} service(s){after}"
+    return f"{len(listed)} node(s){after} ({services} service(s), {resources} resource(s))"
+
+
+def node_kinds(orchestrator: Any) -> list[str]:
+    """The kind of every planned node of ``orchestrator``, in start order
+    (``"Service"`` for one given to ``use()``)."""
+    kinds = {spec.name: spec.kind for spec in orchestrator.graph().services}
+    return [kinds.get(name, "Service") for name in orchestrator.plan().order]
 
 
 class Progress:
@@ -24,7 +51,8 @@ class Progress:
 
     def __init__(self, orchestrator: Any) -> None:
         self.orchestrator = orchestrator
-        self.total = len(orchestrator.plan())
+        self.kinds = node_kinds(orchestrator)
+        self.total = len(self.kinds)
         self.done = 0
         self._announced_ready = False
 
@@ -52,7 +80,7 @@ class Progress:
     def _all_ready(self) -> None:
         if not self._announced_ready:
             self._announced_ready = True
-            log.info("all %d service(s) ready", self.total)
+            log.info("all %s", count_nodes(self.kinds, " ready"))
 
 
 class StartedFilter(logging.Filter):
@@ -67,11 +95,13 @@ def _ms(seconds: float | None) -> str:
 
 
 def timeline(reports: Sequence[ServiceReport]) -> str:
-    """The startup timeline table: service, wave, start offset, duration, ready."""
-    header = ("SERVICE", "WAVE", "START", "DURATION", "READY")
+    """The startup timeline table: node, kind, wave, start offset, duration,
+    ready; then one line with the startup's length and the count of nodes."""
+    header = ("NODE", "KIND", "WAVE", "START", "DURATION", "READY")
     rows = [
         (
             r.name,
+            r.kind,
             "-" if r.wave is None else str(r.wave),
             _ms(r.start_offset),
             _ms(r.start_duration),
@@ -80,7 +110,7 @@ def timeline(reports: Sequence[ServiceReport]) -> str:
         for r in sorted(reports, key=lambda r: (r.start_offset is None, r.start_offset or 0.0))
     ]
     widths = [max(len(row[i]) for row in (header, *rows)) for i in range(len(header))]
-    right = {1, 2, 3}
+    right = {2, 3, 4}
 
     def line(row: Sequence[str]) -> str:
         cells = [
@@ -94,5 +124,8 @@ def timeline(reports: Sequence[ServiceReport]) -> str:
         for r in reports
         if r.start_offset is not None
     ]
-    total = f"startup took {_ms(max(ends) if ends else 0.0)} for {len(reports)} service(s)"
+    count = count_nodes(r.kind for r in reports)
+    total = f"startup took {_ms(max(ends) if ends else 0.0)} for {count}"
+    if not rows:
+        return total
     return "\n".join([line(header), *(line(row) for row in rows), total])

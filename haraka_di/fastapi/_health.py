@@ -47,7 +47,8 @@ def orchestrator_of(app: Any) -> Probed | None:
 
 
 def health_body(orchestrator: Probed) -> dict[str, Any]:
-    """Orchestrator state, overall readiness and each service's state."""
+    """Orchestrator state, overall readiness, and each node's kind
+    (``"Service"`` or ``"Resource"``), state and readiness."""
     try:
         reports = orchestrator.report()
     except HarakaError:  # not planned yet and not plannable: say so, don't crash a probe
@@ -55,7 +56,9 @@ def health_body(orchestrator: Probed) -> dict[str, Any]:
     return {
         "state": orchestrator.state.value,
         "ready": orchestrator.is_ready(),
-        "services": {r.name: {"state": r.state.value, "ready": r.ready} for r in reports},
+        "services": {
+            r.name: {"kind": r.kind, "state": r.state.value, "ready": r.ready} for r in reports
+        },
     }
 
 
