@@ -24,6 +24,7 @@ import traceback
 from collections.abc import Sequence
 from typing import Any
 
+from .._logs import install, plan_line
 from .._report import Event
 from .._service import LifecycleState
 from .._systemd import SystemdNotifier
@@ -132,13 +133,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _setup_logging(verbose: bool) -> None:
-    handler = logging.StreamHandler(sys.stderr)
-    line = "%(asctime)s.%(msecs)03d %(levelname)-7s %(name)s: %(message)s"
-    handler.setFormatter(logging.Formatter(line, "%H:%M:%S"))
-    handler.addFilter(StartedFilter())
-    root = logging.getLogger()
-    root.addHandler(handler)
-    root.setLevel(logging.DEBUG if verbose else logging.INFO)
+    # haraka's one format on the root logger; a UvicornService's logs join it
+    install(logging.DEBUG if verbose else logging.INFO, [StartedFilter()])
     if not verbose:  # asyncio's debug chatter is noise for operators
         logging.getLogger("asyncio").setLevel(logging.WARNING)
 
@@ -184,12 +180,7 @@ def _run(args: argparse.Namespace) -> int:
     if notifier is not None:
         notifier.bind(orchestrator)
         orchestrator.subscribe(notifier)
-    log.info(
-        "starting %d service(s) in %d wave(s): %s",
-        len(plan),
-        len(plan.waves()),
-        ", ".join(plan.order),
-    )
+    log.info("%s", plan_line(plan))
     return asyncio.run(_serve(orchestrator, notifier))
 
 

@@ -35,12 +35,15 @@ def _env(extra: Mapping[str, str] | None) -> dict[str, str]:
 
 
 class Child:
-    """``haraka ARGS`` running in the background; its stderr lines are collected
-    so the test can wait for a line (never for a time)."""
+    """``haraka ARGS`` (``python -m MODULE ARGS``) running in the background;
+    its stderr lines are collected so the test can wait for a line (never
+    for a time)."""
 
-    def __init__(self, *args: str, env: Mapping[str, str] | None = None) -> None:
+    def __init__(
+        self, *args: str, env: Mapping[str, str] | None = None, module: str = "haraka_di"
+    ) -> None:
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "haraka_di", *args],
+            [sys.executable, "-m", module, *args],
             cwd=ROOT,
             env=_env(env),
             stdout=subprocess.PIPE,
