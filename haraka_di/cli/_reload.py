@@ -176,7 +176,7 @@ class _Supervisor:
             await self._start()
             while True:
                 await asyncio.wait({pending})
-                if self.stop.is_set() or pending.exception() is not None:
+                if self.stop.is_set() or _failed(pending) is not None:
                     break
                 await self._restart(sorted(path for _, path in pending.result()))
                 if self.stop.is_set():
@@ -190,7 +190,7 @@ class _Supervisor:
                 loop.remove_signal_handler(sig)
             await self._kill_leftover()
             await changes.aclose()
-        error = pending.exception()
+        error = _failed(pending)
         if error is not None and not isinstance(error, StopAsyncIteration):
             raise ReloadError(
                 f"watching for changes failed: {error!r} (the child was stopped); "
@@ -251,6 +251,11 @@ class _Supervisor:
             with contextlib.suppress(ProcessLookupError):
                 child.kill()
             await child.wait()
+
+
+def _failed(future: asyncio.Future[Any]) -> BaseException | None:
+    """What ended a done future other than a result (StopAsyncIteration: the watch ended)."""
+    return asyncio.CancelledError() if future.cancelled() else future.exception()
 
 
 def _status(returncode: int) -> int:
