@@ -1,7 +1,8 @@
 """The ``haraka`` command's argument parsing and its three commands.
 
-- ``haraka run TARGET [--config FILE] [--set KEY=VALUE ...]``: run the services
-  until SIGINT/SIGTERM, then stop them in reverse order.
+- ``haraka run TARGET [--config FILE] [--set KEY=VALUE ...] [--reload ...]``: run
+  the services until SIGINT/SIGTERM, then stop them in reverse order
+  (``--reload``: in a child restarted on file changes, see ``_reload``).
 - ``haraka graph TARGET [--format text|mermaid|dot|json]``: print the graph.
 - ``haraka check TARGET [--config FILE]``: validate without starting anything.
 
@@ -24,10 +25,12 @@ import traceback
 from collections.abc import Sequence
 from typing import Any
 
+from .._logs import install, plan_line
 from .._report import Event
 from .._service import LifecycleState
 from .._systemd import SystemdNotifier
 from ..exceptions import ConfigError, HarakaError, StartupError, TargetError
+from . import _reload as reload
 from ._build import build_orchestrator
 from ._config import Settings, load_config
 from ._progress import Progress, StartedFilter, count_nodes, node_kinds, timeline
@@ -91,7 +94,8 @@ def _parser() -> argparse.ArgumentParser:
         )
         return sub
 
-    common("run", "Run the services until SIGINT/SIGTERM, then stop them in reverse order.")
+    run = common("run", "Run the services until SIGINT/SIGTERM, then stop them in reverse order.")
+    reload.add_options(run)
     graph = common("graph", "Print the graph of services and Resources: priorities, start waves.")
     graph.add_argument(
         "-f",
@@ -116,7 +120,9 @@ _EXIT_STATUSES = {
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``haraka`` console script; returns the exit status."""
+    argv = list(sys.argv[1:] if argv is None else argv)
     args = _parser().parse_args(argv)
+    args.argv = argv  # what run --reload runs again in its child
     _setup_logging(args.verbose)
     command = {"run": _run, "graph": _graph, "check": _check}[args.command]
     try:
@@ -132,13 +138,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _setup_logging(verbose: bool) -> None:
-    handler = logging.StreamHandler(sys.stderr)
-    line = "%(asctime)s.%(msecs)03d %(levelname)-7s %(name)s: %(message)s"
-    handler.setFormatter(logging.Formatter(line, "%H:%M:%S"))
-    handler.addFilter(StartedFilter())
-    root = logging.getLogger()
-    root.addHandler(handler)
-    root.setLevel(logging.DEBUG if verbose else logging.INFO)
+    # haraka's one format on the root logger; a UvicornService's logs join it
+    install(logging.DEBUG if verbose else logging.INFO, [StartedFilter()])
     if not verbose:  # asyncio's debug chatter is noise for operators
         logging.getLogger("asyncio").setLevel(logging.WARNING)
 
@@ -168,6 +169,11 @@ def _plan(orchestrator: Any) -> Any:
 
 
 def _run(args: argparse.Namespace) -> int:
+    try:
+        if reload.reloading(args):  # supervise: run this command in a child, restart it
+            return reload.supervise(args, args.argv)
+    except reload.ReloadError as exc:
+        raise _Fail(str(exc), USAGE_ERROR, exc) from None
     orchestrator, _ = _prepare(args, USAGE_ERROR)
     plan = _plan(orchestrator)
     progress = Progress(orchestrator)
@@ -187,12 +193,7 @@ def _run(args: argparse.Namespace) -> int:
     nothing = _nothing_to_run(args.target, orchestrator, plan)
     if nothing is not None:
         log.warning("%s", nothing)
-    log.info(
-        "starting %s in %d wave(s)%s",
-        count_nodes(progress.kinds),
-        len(plan.waves()),
-        f": {', '.join(plan.order)}" if plan.order else "",
-    )
+    log.info("%s", plan_line(plan, progress.kinds))
     return asyncio.run(_serve(orchestrator, notifier))
 
 

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 import uvicorn
 
 from .._docs import announce_docs
+from .._logs import owns_logging
 from .._service import LAST, LifecycleState, Service
 from ..exceptions import ServeError
 from ._lifespan import runs_under_asgi_server
@@ -112,6 +113,11 @@ class UvicornService(Service):
       and run the app's lifespan shutdown. If the orchestrator cuts the stop
       short (its ``stop_timeout``, or a second signal), it stops now:
       in-flight requests are cancelled and the listener is closed.
+    - Under ``haraka run`` (haraka's log format on the root logger), uvicorn
+      installs no log format of its own (``log_config=None``): its loggers
+      (``uvicorn.error``, and ``uvicorn.access`` unless ``access_log=False``)
+      propagate to haraka's, so the console shows one format. A
+      ``log_config`` given here wins; elsewhere uvicorn's default applies.
     - uvicorn installs no signal handlers: the orchestrator owns SIGINT and
       SIGTERM, so SIGTERM drops readiness, waits ``drain_seconds``, then stops
       this server, then the other services in reverse order.
@@ -170,7 +176,10 @@ class UvicornService(Service):
             self._stand_down(runtime)
             return
         self._attach(runtime)
-        config = uvicorn.Config(self.app, host=self.host, port=self.port, **self.uvicorn_options)
+        options = dict(self.uvicorn_options)
+        if "log_config" not in options and owns_logging():
+            options["log_config"] = None  # uvicorn's loggers propagate to haraka's format
+        config = uvicorn.Config(self.app, host=self.host, port=self.port, **options)
         server = self.server = _Server(config)
         task = self._task = asyncio.get_running_loop().create_task(
             self._serve(server), name=f"haraka:{self.name}:serve"
