@@ -31,10 +31,10 @@ HARAKA_LINE = re.compile(r"^\d\d:\d\d:\d\d\.\d{3} (DEBUG|INFO|WARNING|ERROR|CRIT
 
 def other_lines(lines: list[str]) -> list[str]:
     """Lines not in haraka's format, leaving out the timeline table (a table
-    written as one block: SERVICE header through ``startup took``)."""
+    written as one block: NODE header through ``startup took``)."""
     others, in_table = [], False
     for line in lines:
-        if line.startswith("SERVICE "):
+        if line.startswith("NODE "):
             in_table = True
         elif in_table:
             in_table = not line.startswith("startup took ")
@@ -61,7 +61,7 @@ def port_of(child: Child) -> int:
 def test_haraka_run_shows_uvicorn_in_harakas_one_format(access_log: bool) -> None:
     with reference_app(f"config.server.access_log={str(access_log).lower()}") as child:
         port = port_of(child)
-        child.wait_for("all 4 service(s) ready")
+        child.wait_for("all 4 node(s) ready (3 service(s), 1 resource(s))")
         response = httpx.get(f"http://127.0.0.1:{port}/health/live", timeout=10)
         assert response.status_code == 200
         if access_log:  # uvicorn logs the access line before it sends the response
@@ -94,7 +94,7 @@ def test_uvicorn_app_shows_harakas_startup_in_uvicorns_format() -> None:
     ], child.stderr
     assert started[4] == "INFO:     haraka_di: startup timeline:", child.stderr
     table = child.lines[child.lines.index(started[4]) + 1 :][:5]
-    assert table[0].split() == ["SERVICE", "WAVE", "START", "DURATION", "READY"], child.stderr
+    assert table[0].split() == ["NODE", "KIND", "WAVE", "START", "DURATION", "READY"], child.stderr
     assert [row.split()[0] for row in table[1:4]] == ["db", "cache", "api"], child.stderr
     assert table[4].startswith("startup took "), child.stderr
     assert lifespan_lines(child)[-3:] == [

@@ -42,7 +42,8 @@ async def served_fully(orchestrator: Orchestrator, server: UvicornService) -> No
     async with httpx.AsyncClient(base_url=server.url) as client:
         ready = await client.get("/health/ready")
     assert ready.status_code == 200, ready.text
-    assert ready.json()["services"] == {server.name: {"state": "ready", "ready": True}}
+    expected = {"kind": "Service", "state": "ready", "ready": True}
+    assert ready.json()["services"] == {server.name: expected}
 
 
 @pytest.mark.parametrize("container", [Without, With], ids=["no runtime=", "runtime="])
