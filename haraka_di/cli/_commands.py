@@ -28,7 +28,7 @@ from .._report import Event
 from .._service import LifecycleState
 from .._systemd import SystemdNotifier
 from ..exceptions import ConfigError, HarakaError, StartupError, TargetError
-from ._build import build_orchestrator
+from ._build import build_orchestrator, check_configuration
 from ._config import Settings, load_config
 from ._progress import Progress, StartedFilter, timeline
 from ._render import FORMATS, render
@@ -224,14 +224,13 @@ def _graph(args: argparse.Namespace) -> int:
 
 
 def _check(args: argparse.Namespace) -> int:
-    problems: list[str] = []
     try:
-        orchestrator, settings = _prepare(args, 1)
-    except _Fail as exc:
-        if exc.status == USAGE_ERROR:
-            raise
-        problems.append(str(exc))
-        orchestrator = settings = None
+        container = load_target(args.target, args.app_dir)
+    except TargetError as exc:
+        raise _Fail(str(exc), USAGE_ERROR, exc.__cause__ or exc) from None
+    # every problem of the file, the schema and services:, not just the first
+    orchestrator, settings, found = check_configuration(container, args.config, args.overrides)
+    problems = [str(problem) for problem in found]
     if orchestrator is not None:
         graph = orchestrator.graph()
         for path in graph.undefined:
@@ -248,7 +247,7 @@ def _check(args: argparse.Namespace) -> int:
     if problems:
         print(f"{args.target}: {len(problems)} problem(s) found", file=sys.stderr)
         return 1
-    source = f"; config {settings.source}" if settings is not None and settings.source else ""
+    source = f"; config {settings.source}" if settings.source else ""
     print(
         f"OK: {args.target}: {len(plan)} service(s), {plan.edge_count} dependency edge(s), "
         f"{len(plan.waves())} wave(s){source}"
