@@ -31,7 +31,7 @@ from .._service import LifecycleState
 from .._systemd import SystemdNotifier
 from ..exceptions import ConfigError, HarakaError, StartupError, TargetError
 from . import _reload as reload
-from ._build import build_orchestrator
+from ._build import build_orchestrator, check_configuration
 from ._config import Settings, load_config
 from ._progress import Progress, StartedFilter, count_nodes, node_kinds, timeline
 from ._render import FORMATS, render
@@ -247,14 +247,13 @@ def _nothing_to_run(target: str, orchestrator: Any, plan: Any) -> str | None:
 
 
 def _check(args: argparse.Namespace) -> int:
-    problems: list[str] = []
     try:
-        orchestrator, settings = _prepare(args, 1)
-    except _Fail as exc:
-        if exc.status == USAGE_ERROR:
-            raise
-        problems.append(str(exc))
-        orchestrator = settings = None
+        container = load_target(args.target, args.app_dir)
+    except TargetError as exc:
+        raise _Fail(str(exc), USAGE_ERROR, exc.__cause__ or exc) from None
+    # every problem of the file, the schema and services:, not just the first
+    orchestrator, settings, found = check_configuration(container, args.config, args.overrides)
+    problems = [str(problem) for problem in found]
     if orchestrator is not None:
         graph = orchestrator.graph()
         for path in graph.undefined:
@@ -274,7 +273,7 @@ def _check(args: argparse.Namespace) -> int:
     nothing = _nothing_to_run(args.target, orchestrator, plan)
     if nothing is not None:
         print(f"haraka check: warning: {nothing}", file=sys.stderr)
-    source = f"; config {settings.source}" if settings is not None and settings.source else ""
+    source = f"; config {settings.source}" if settings.source else ""
     print(
         f"OK: {args.target}: {count_nodes(node_kinds(orchestrator))}, "
         f"{plan.edge_count} dependency edge(s), {len(plan.waves())} wave(s){source}"
