@@ -7,7 +7,7 @@ the reference application, in real child processes.
 
 Each trial runs ``haraka run containers.app:Application`` (port 0, so
 nothing but 127.0.0.1 is bound and no request is made), waits until it says
-``starting 4 service(s)``, then sends a first signal after a random delay
+``starting 4 node(s) ... in 3 wave(s)``, then sends a first signal after a random delay
 (0-``--spread`` s: during the startup, while running), and 0-3 more, each
 after another random delay (0-0.4 s: while stopping, after the stop,
 during the interpreter's teardown); each signal is SIGTERM or SIGINT at
@@ -125,7 +125,7 @@ def trial(rng: random.Random, code: Path, spread: float) -> Result:
     result = Result()
     child = Child(code)
     try:
-        if not child.wait_for("service(s) in", 60):
+        if not child.wait_for("wave(s):", 60):
             raise RuntimeError("haraka run did not start:\n" + "\n".join(child.lines))
         delays = [rng.uniform(0, spread)] + [rng.uniform(0, 0.4) for _ in range(rng.randint(0, 3))]
         last = time.monotonic()

@@ -16,28 +16,82 @@ provider in the *running* container, so a test that overrides
 from __future__ import annotations
 
 import asyncio
-from typing import Any
+from typing import Any, Literal
 
 from dependency_injector import containers, providers
 from fastapi import APIRouter, Depends, FastAPI, HTTPException, Query, Response
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from haraka_di import Runtime
 from haraka_di.fastapi import UvicornService, health_router, install_readiness_gate, provide
 
 from .services import Cache, Item, ItemRepository, Worker, database_url, init_database
 
-__all__ = ["DEFAULTS", "Application", "create_app"]
+__all__ = ["DEFAULTS", "AppSettings", "Application", "create_app"]
+
+
+class ApiConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    title: str = Field("haraka_di reference application", min_length=1)
+
+
+class ServerConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    host: str = "127.0.0.1"
+    port: int = Field(8000, ge=0, le=65535)  # 0: any free port
+    log_level: Literal["critical", "error", "warning", "info", "debug", "trace"] = "info"
+    access_log: bool = True
+
+
+class DbConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    url: str | None = None  # any SQLAlchemy async URL; wins over path
+    path: str = ":memory:"  # a SQLite file, or :memory:
+    echo: bool = False
+
+
+class CacheConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    warmup_seconds: float = Field(0.5, ge=0)
+
+
+class WorkerConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    interval_seconds: float = Field(5.0, gt=0)
+
+
+class AppSettings(BaseSettings):
+    """The schema of ``config:``: ``haraka check`` and ``haraka run`` validate the
+    YAML section against it before anything starts, and dependency-injector
+    loads its defaults into ``Application.config`` when the container is
+    created (so a run without a configuration file works)."""
+
+    model_config = SettingsConfigDict(extra="forbid")
+
+    api: ApiConfig = ApiConfig()
+    server: ServerConfig = ServerConfig()
+    db: DbConfig = DbConfig()
+    cache: CacheConfig = CacheConfig()
+    worker: WorkerConfig = WorkerConfig()
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        """The values given and the defaults; no environment variables, no .env:
+        app.yaml's ``${VAR}`` is where the environment comes in (and a key the
+        file sets would win over pydantic-settings' ``SERVER__PORT`` anyway)."""
+        return (init_settings,)
+
 
 #: What runs with no configuration file at all (``config:`` in app.yaml overrides it).
-DEFAULTS: dict[str, Any] = {
-    "api": {"title": "haraka_di reference application"},
-    "server": {"host": "127.0.0.1", "port": 8000, "log_level": "info", "access_log": True},
-    # db.url (any SQLAlchemy async URL) wins over db.path (a SQLite file, or :memory:)
-    "db": {"url": None, "path": ":memory:", "echo": False},
-    "cache": {"warmup_seconds": 0.5},
-    "worker": {"interval_seconds": 5.0},
-}
+DEFAULTS: dict[str, Any] = AppSettings.model_construct().model_dump()
 
 
 class ItemIn(BaseModel):
@@ -133,7 +187,7 @@ class Application(containers.DeclarativeContainer):
     """
 
     runtime = providers.Dependency(instance_of=Runtime)  # bound by the orchestrator
-    config = providers.Configuration(default=DEFAULTS)
+    config = providers.Configuration(default=DEFAULTS, pydantic_settings=[AppSettings])
 
     db = providers.Resource(
         init_database,

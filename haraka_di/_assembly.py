@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import inspect
+from collections.abc import Awaitable
 from typing import Any
 
 from dependency_injector import providers
@@ -33,27 +34,46 @@ class Assembly:
             singleton.reset()
             self._singletons.append(singleton)
 
-    async def build(self, spec: ServiceSpec) -> Service:
+    def build(self, spec: ServiceSpec) -> Service | Awaitable[Service]:
         """Build ``spec``'s instance so that every later injection of that
-        provider (by dependents, by routes) receives this same instance.
+        provider (by dependents, by routes) receives this same instance:
+        the Service, or an awaitable of it when the provider is async.
 
         Raises what the provider raised, or TypeError when it built no
-        Service. The caller bounds the time: an async provider is awaited,
-        and if that is cancelled, so are the tasks dependency-injector
-        started for this build (``providers.Coroutine`` injections and the
-        like), which are awaited before the cancellation goes on."""
-        eff = effective(spec.provider)
-        made, started = _calling(spec.provider)
+        Service. The caller bounds the time: an async build is awaited, and
+        if that is cancelled, so are the tasks dependency-injector started
+        for it (``providers.Coroutine`` injections and the like), which are
+        awaited before the cancellation goes on."""
+        made, started = self._calling(spec.provider)
         if not isinstance(made, Service) and inspect.isawaitable(made):
-            made = await _await_build(made, started)
+            return self._built_later(spec, made, started)
+        return self._built(spec, made)
+
+    async def _built_later(self, spec: ServiceSpec, made: Any, started: _Started) -> Service:
+        return self._built(spec, await _await_build(made, started))
+
+    def _built(self, spec: ServiceSpec, made: Any) -> Service:
         if not isinstance(made, Service):
             raise TypeError(f"provider of {spec.name!r} promised a Service but built {made!r}")
+        eff = effective(spec.provider)
         if isinstance(eff, providers.BaseSingleton):
             self._singletons.append(eff)
         elif not isinstance(eff, providers.Object):
             spec.provider.override(providers.Object(made))
             self._overridden.append(spec.provider)
         return made
+
+    def _calling(self, provider: providers.Provider[Any]) -> tuple[Any, _Started]:
+        """Call ``provider``, collecting the tasks it creates on the running
+        loop (through the loop's task factory, chained to any custom one)."""
+        loop = asyncio.get_running_loop()
+        previous = loop.get_task_factory()
+        started = _Started(previous)
+        loop.set_task_factory(started.factory)
+        try:
+            return provider(), started
+        finally:
+            loop.set_task_factory(previous)
 
     def undo(self) -> None:
         """Reset what ``bind_runtime`` and ``build`` did, newest first."""
@@ -68,11 +88,26 @@ class Assembly:
 class _Started:
     """The tasks a build started, and whether the build was given up."""
 
-    __slots__ = ("given_up", "tasks")
+    __slots__ = ("given_up", "previous", "tasks")
 
-    def __init__(self) -> None:
+    def __init__(self, previous: Any) -> None:
         self.tasks: list[asyncio.Task[Any]] = []
         self.given_up = False
+        self.previous = previous  # the loop's own task factory, chained to
+
+    def factory(
+        self, loop: asyncio.AbstractEventLoop, coro: Any, **kwargs: Any
+    ) -> asyncio.Future[Any]:
+        wrapped = self.run(coro)
+        previous = self.previous
+        task = (
+            previous(loop, wrapped, **kwargs)
+            if previous is not None
+            else asyncio.Task(wrapped, loop=loop, **kwargs)
+        )
+        if isinstance(task, asyncio.Task):
+            self.tasks.append(task)
+        return task
 
     async def run(self, coro: Any) -> Any:
         try:
@@ -108,28 +143,3 @@ async def _await_build(made: Any, started: _Started) -> Any:
         if not made.cancelled():
             made.exception()  # retrieved: the build was given up
         raise
-
-
-def _calling(provider: providers.Provider[Any]) -> tuple[Any, _Started]:
-    """Call ``provider``, collecting the tasks it creates on the running loop
-    (through the loop's task factory, chained to any custom one)."""
-    loop = asyncio.get_running_loop()
-    previous = loop.get_task_factory()
-    started = _Started()
-
-    def factory(loop: asyncio.AbstractEventLoop, coro: Any, **kwargs: Any) -> asyncio.Future[Any]:
-        wrapped = started.run(coro)
-        task = (
-            previous(loop, wrapped, **kwargs)
-            if previous is not None
-            else asyncio.Task(wrapped, loop=loop, **kwargs)
-        )
-        if isinstance(task, asyncio.Task):
-            started.tasks.append(task)
-        return task
-
-    loop.set_task_factory(factory)
-    try:
-        return provider(), started
-    finally:
-        loop.set_task_factory(previous)

@@ -1,13 +1,15 @@
-"""What ``Orchestrator.report()`` returns, and the events listeners receive."""
+"""What ``Orchestrator.report()`` returns, the events listeners receive, and
+the startup timeline table shown from the reports."""
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
 
 from ._service import LifecycleState, ServiceState
 
-__all__ = ["Event", "ServiceReport"]
+__all__ = ["Event", "ServiceReport", "count_nodes", "timeline"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,3 +54,59 @@ class Event:
     ready: bool
     lifecycle: LifecycleState
     error: BaseException | None = None
+
+
+def _ms(seconds: float | None) -> str:
+    return "-" if seconds is None else f"{seconds * 1000:.1f} ms"
+
+
+def count_nodes(kinds: Iterable[str], after: str = "") -> str:
+    """How many nodes of which kind, for people.
+
+    Only services: ``4 service(s)``; with Resources among them: ``5 node(s)
+    (4 service(s), 1 resource(s))``. ``after`` goes right after the count
+    (``" ready"``: ``5 node(s) ready (4 service(s), 1 resource(s))``).
+    """
+    listed = list(kinds)
+    resources = sum(1 for kind in listed if kind == "Resource")
+    services = len(listed) - resources
+    if not resources:
+        return f"{services} service(s){after}"
+    return f"{len(listed)} node(s){after} ({services} service(s), {resources} resource(s))"
+
+
+def timeline(reports: Sequence[ServiceReport]) -> str:
+    """The startup timeline table: node, kind, wave, start offset, duration,
+    ready; then one line with the startup's length and the count of nodes."""
+    header = ("NODE", "KIND", "WAVE", "START", "DURATION", "READY")
+    rows = [
+        (
+            r.name,
+            r.kind,
+            "-" if r.wave is None else str(r.wave),
+            _ms(r.start_offset),
+            _ms(r.start_duration),
+            "yes" if r.ready else ("no" if r.state is ServiceState.STARTED else r.state.value),
+        )
+        for r in sorted(reports, key=lambda r: (r.start_offset is None, r.start_offset or 0.0))
+    ]
+    widths = [max(len(row[i]) for row in (header, *rows)) for i in range(len(header))]
+    right = {2, 3, 4}
+
+    def line(row: Sequence[str]) -> str:
+        cells = [
+            cell.rjust(widths[i]) if i in right else cell.ljust(widths[i])
+            for i, cell in enumerate(row)
+        ]
+        return "  ".join(cells).rstrip()
+
+    ends = [
+        (r.start_offset or 0.0) + (r.start_duration or 0.0)
+        for r in reports
+        if r.start_offset is not None
+    ]
+    count = count_nodes(r.kind for r in reports)
+    total = f"startup took {_ms(max(ends) if ends else 0.0)} for {count}"
+    if not rows:
+        return total
+    return "\n".join([line(header), *(line(row) for row in rows), total])

@@ -31,7 +31,7 @@ import heapq
 import math
 import sys
 from collections import deque
-from collections.abc import Callable, Coroutine, Iterable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Coroutine, Iterable, Mapping, Sequence
 from typing import Any
 
 __all__ = ["GraphRun", "Outcome"]
@@ -45,7 +45,7 @@ class Outcome(enum.Enum):
     ABANDONED = "abandoned"  # ignored its cancellation; left behind
 
 
-Step = Callable[[str], Coroutine[Any, Any, object]]
+Step = Callable[[str], Awaitable[object]]
 Finish = Callable[[str, Outcome, BaseException | None], None]
 
 _LAUNCHING: Any = object()  # in flight, its task still being created
@@ -102,7 +102,7 @@ class GraphRun:
         self._finished: deque[tuple[str, Outcome, BaseException | None]] = deque()
         self._draining = False
         self._settled: asyncio.Future[None] | None = None  # done once nothing is left to do
-        self.abandoned: set[asyncio.Task[object]] = set()
+        self.abandoned: dict[str, asyncio.Task[object]] = {}  # still running, by name
         self.outcomes: dict[str, tuple[Outcome, BaseException | None]] = {}
 
     def abort(self) -> None:
@@ -367,8 +367,8 @@ class GraphRun:
         if task is None:
             return
         self._timers.pop(name, None)
-        self.abandoned.add(task)
-        task.add_done_callback(self.abandoned.discard)
+        self.abandoned[name] = task
+        task.add_done_callback(lambda _: self.abandoned.pop(name, None))
         _keep_cancelling(self._loop, task, max(min(self._grace, 0.1), 0.01))
         self._finished.append((name, Outcome.ABANDONED, None))
         self._kick()

@@ -43,20 +43,18 @@ class Steps:
 
     # -- start -------------------------------------------------------------------
 
-    async def start(self, name: str) -> None:
+    def start(self, name: str) -> Awaitable[None]:
         record = self.board.records[name]
         record.start_offset = time.perf_counter() - self.t0
-        record.task = asyncio.current_task()
         self.board.set_state(record, ServiceState.STARTING)
         log.debug("starting %s", name)
-        await record.unit.start()
+        return record.unit.start()
 
     def on_started(self, name: str, outcome: Outcome, error: BaseException | None) -> None:
         record = self.board.records[name]
         if record.start_offset is not None:
             record.start_duration = time.perf_counter() - self.t0 - record.start_offset
         if outcome is Outcome.DONE:
-            record.task = None
             self.started.append(name)
             if record.ready_on_startup:
                 record.declared_ready = True
@@ -64,8 +62,6 @@ class Steps:
             ready = record.declared_ready
             self.board.set_state(record, ServiceState.READY if ready else ServiceState.STARTED)
             return
-        if outcome is not Outcome.ABANDONED:
-            record.task = None  # it has ended: nothing can start late
         if record.unit.pending:  # it opened something all the same: undone like a start
             self.started.append(name)
         if outcome is Outcome.CANCELLED:
@@ -93,9 +89,10 @@ class Steps:
         """A start abandoned for ignoring its cancellation may still return
         later: that node is then running, so it is stopped as soon as it
         does (it counted as failed; nothing else would stop it)."""
-        for record in self.board.records.values():
-            if record.task is not None and record.task in run.abandoned:
-                record.task.add_done_callback(functools.partial(self._late_start, record))
+        for name, task in run.abandoned.items():
+            record = self.board.records[name]
+            record.task = task
+            task.add_done_callback(functools.partial(self._late_start, record))
 
     def _late_start(self, record: Record, task: asyncio.Task[Any]) -> None:
         record.task = None
@@ -121,12 +118,12 @@ class Steps:
 
     # -- stop ----------------------------------------------------------------------
 
-    async def stop(self, name: str) -> None:
+    def stop(self, name: str) -> Awaitable[None]:
         record = self.board.records[name]
         record.stop_t0 = time.perf_counter()
         self.board.set_state(record, ServiceState.STOPPING)
         log.debug("stopping %s", name)
-        await record.unit.stop()
+        return record.unit.stop()
 
     def on_stopped(self, name: str, outcome: Outcome, error: BaseException | None) -> None:
         self.stopped(name, outcome, error)

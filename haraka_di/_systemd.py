@@ -17,7 +17,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from ._record import STARTED
-from ._report import Event
+from ._report import Event, count_nodes
 from ._service import LifecycleState, ServiceState
 
 __all__ = ["SystemdNotifier", "notify", "watchdog_interval"]
@@ -67,6 +67,7 @@ class SystemdNotifier:
         self.socket_path = socket_path
         self.watchdog_every = watchdog
         self.total = 0
+        self._kinds: list[str] = []
         self._started: set[str] = set()
         self._ready_sent = False
         self._stopping_sent = False
@@ -96,9 +97,10 @@ class SystemdNotifier:
         many services will start (for the STATUS lines)."""
         self._orchestrator = orchestrator
         try:
-            self.total = len(orchestrator.plan())
+            self._kinds = [report.kind for report in orchestrator.report()]
         except Exception:  # planning errors surface from run(), not here
-            self.total = 0
+            self._kinds = []
+        self.total = len(self._kinds)
 
     def __call__(self, event: Event) -> None:
         if event.service is None:
@@ -136,8 +138,8 @@ class SystemdNotifier:
         if self._ready_sent or self._stopping_sent:
             return
         self._ready_sent = True
-        count = self.total or len(self._started)
-        self.send("READY=1", f"STATUS=Running: {count} service(s) ready")
+        kinds = self._kinds or ["Service"] * len(self._started)
+        self.send("READY=1", f"STATUS=Running: {count_nodes(kinds, ' ready')}")
 
     async def watchdog(self) -> None:
         """Ping ``WATCHDOG=1`` every half ``WATCHDOG_USEC`` until cancelled."""

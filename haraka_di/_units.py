@@ -17,7 +17,7 @@ A new kind of node is a new unit class with the same three members.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Protocol
 
 from ._resources import ResourceUnit
@@ -47,8 +47,8 @@ class Unit(Protocol):
         to clean up (a Resource whose init opened it anyway)?"""
         ...
 
-    async def start(self) -> None: ...
-    async def stop(self) -> None: ...
+    def start(self) -> Awaitable[None]: ...
+    def stop(self) -> Awaitable[None]: ...
 
 
 class ServiceUnit:
@@ -75,22 +75,39 @@ class ServiceUnit:
         self._spec = spec
         self._assembly = assembly
 
-    async def start(self) -> None:
+    def start(self) -> Awaitable[None]:
+        # A plain function: a use()d or synchronously built service costs
+        # no coroutine of its own, only its startup().
         service = self.service
         if service is None:
             if self._spec is None or self._assembly is None:
                 raise TypeError(f"service {self.name!r} has neither an instance nor a provider")
-            self.building = True
-            service = self.service = await self._assembly.build(self._spec)
-            self.building = False
-            service.name = self.name
-            service.runtime = self._runtime
+            made = self._assembly.build(self._spec)
+            if not isinstance(made, Service):
+                return self._start_built(made)
+            service = self._adopt(made)
         current_service.set(self.name)  # tasks it spawns are counted as its own
+        return service.startup()
+
+    async def _start_built(self, made: Awaitable[Service]) -> None:
+        self.building = True
+        service = self._adopt(await made)
+        self.building = False
+        current_service.set(self.name)
         await service.startup()
 
-    async def stop(self) -> None:
-        if self.service is not None:
-            await self.service.shutdown()
+    def _adopt(self, service: Service) -> Service:
+        service.name = self.name
+        service.runtime = self._runtime
+        self.service = service
+        return service
+
+    def stop(self) -> Awaitable[None]:
+        return self.service.shutdown() if self.service is not None else _nothing()
+
+
+async def _nothing() -> None:
+    return None
 
 
 def unit_maker(

@@ -1,7 +1,8 @@
 """The ``haraka`` command's argument parsing and its three commands.
 
-- ``haraka run TARGET [--config FILE] [--set KEY=VALUE ...]``: run the services
-  until SIGINT/SIGTERM, then stop them in reverse order.
+- ``haraka run TARGET [--config FILE] [--set KEY=VALUE ...] [--reload ...]``: run
+  the services until SIGINT/SIGTERM, then stop them in reverse order
+  (``--reload``: in a child restarted on file changes, see ``_reload``).
 - ``haraka graph TARGET [--format text|mermaid|dot|json]``: print the graph.
 - ``haraka check TARGET [--config FILE]``: validate without starting anything.
 
@@ -27,13 +28,15 @@ import traceback
 from collections.abc import Sequence
 from typing import Any
 
+from .._logs import install, plan_line
 from .._report import Event
 from .._service import LifecycleState
 from .._systemd import SystemdNotifier
 from ..exceptions import ConfigError, HarakaError, StartupError, TargetError
-from ._build import build_orchestrator
+from . import _reload as reload
+from ._build import build_orchestrator, check_configuration
 from ._config import Settings, load_config
-from ._progress import Progress, StartedFilter, timeline
+from ._progress import Progress, StartedFilter, count_nodes, node_kinds, timeline
 from ._render import FORMATS, render
 from ._runner import run_to_exit
 from ._target import load_target
@@ -95,8 +98,9 @@ def _parser() -> argparse.ArgumentParser:
         )
         return sub
 
-    common("run", "Run the services until SIGINT/SIGTERM, then stop them in reverse order.")
-    graph = common("graph", "Print the service graph with priorities and start waves.")
+    run = common("run", "Run the services until SIGINT/SIGTERM, then stop them in reverse order.")
+    reload.add_options(run)
+    graph = common("graph", "Print the graph of services and Resources: priorities, start waves.")
     graph.add_argument(
         "-f",
         "--format",
@@ -120,7 +124,9 @@ _EXIT_STATUSES = {
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``haraka`` console script; returns the exit status."""
+    argv = list(sys.argv[1:] if argv is None else argv)
     args = _parser().parse_args(argv)
+    args.argv = argv  # what run --reload runs again in its child
     _setup_logging(args.verbose)
     command = {"run": _run, "graph": _graph, "check": _check}[args.command]
     try:
@@ -136,13 +142,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _setup_logging(verbose: bool) -> None:
-    handler = logging.StreamHandler(sys.stderr)
-    line = "%(asctime)s.%(msecs)03d %(levelname)-7s %(name)s: %(message)s"
-    handler.setFormatter(logging.Formatter(line, "%H:%M:%S"))
-    handler.addFilter(StartedFilter())
-    root = logging.getLogger()
-    root.addHandler(handler)
-    root.setLevel(logging.DEBUG if verbose else logging.INFO)
+    # haraka's one format on the root logger; a UvicornService's logs join it
+    install(logging.DEBUG if verbose else logging.INFO, [StartedFilter()])
     if not verbose:  # asyncio's debug chatter is noise for operators
         logging.getLogger("asyncio").setLevel(logging.WARNING)
 
@@ -172,6 +173,11 @@ def _plan(orchestrator: Any) -> Any:
 
 
 def _run(args: argparse.Namespace) -> int:
+    try:
+        if reload.reloading(args):  # supervise: run this command in a child, restart it
+            return reload.supervise(args, args.argv)
+    except reload.ReloadError as exc:
+        raise _Fail(str(exc), USAGE_ERROR, exc) from None
     orchestrator, _ = _prepare(args, USAGE_ERROR)
     plan = _plan(orchestrator)
     progress = Progress(orchestrator)
@@ -188,12 +194,10 @@ def _run(args: argparse.Namespace) -> int:
     if notifier is not None:
         notifier.bind(orchestrator)
         orchestrator.subscribe(notifier)
-    log.info(
-        "starting %d service(s) in %d wave(s): %s",
-        len(plan),
-        len(plan.waves()),
-        ", ".join(plan.order),
-    )
+    nothing = _nothing_to_run(args.target, orchestrator, plan)
+    if nothing is not None:
+        log.warning("%s", nothing)
+    log.info("%s", plan_line(plan, progress.kinds))
     return run_to_exit(_serve(orchestrator, notifier), orchestrator)
 
 
@@ -221,21 +225,39 @@ async def _serve(orchestrator: Any, notifier: SystemdNotifier | None) -> int:
 def _graph(args: argparse.Namespace) -> int:
     orchestrator, settings = _prepare(args, USAGE_ERROR)
     plan = _plan(orchestrator)
-    classes = {s.name: s.label for s in orchestrator.graph().services}
+    specs = orchestrator.graph().services
+    classes = {s.name: s.label for s in specs}
+    kinds = {s.name: s.kind for s in specs}
     disabled = [n for n, o in settings.services.items() if o.get("enabled") is False]
-    print(render(plan, args.format, classes, disabled))
+    print(render(plan, args.format, classes, disabled, kinds))
     return 0
 
 
+def _nothing_to_run(target: str, orchestrator: Any, plan: Any) -> str | None:
+    """The one-line warning for a plan without nodes, or None."""
+    if len(plan):
+        return None
+    found = len(orchestrator.graph().services)
+    if found:
+        return (
+            f"{target}: all {found} node(s) are disabled (services.NAME.enabled: false): "
+            "nothing to run; enable one in the configuration"
+        )
+    return (
+        f"{target} has no lifecycle nodes (no Service providers and no providers.Resource): "
+        "nothing to run; declare them in the container, or point TARGET at the container "
+        "that does"
+    )
+
+
 def _check(args: argparse.Namespace) -> int:
-    problems: list[str] = []
     try:
-        orchestrator, settings = _prepare(args, 1)
-    except _Fail as exc:
-        if exc.status == USAGE_ERROR:
-            raise
-        problems.append(str(exc))
-        orchestrator = settings = None
+        container = load_target(args.target, args.app_dir)
+    except TargetError as exc:
+        raise _Fail(str(exc), USAGE_ERROR, exc.__cause__ or exc) from None
+    # every problem of the file, the schema and services:, not just the first
+    orchestrator, settings, found = check_configuration(container, args.config, args.overrides)
+    problems = [str(problem) for problem in found]
     if orchestrator is not None:
         graph = orchestrator.graph()
         for path in graph.undefined:
@@ -252,9 +274,12 @@ def _check(args: argparse.Namespace) -> int:
     if problems:
         print(f"{args.target}: {len(problems)} problem(s) found", file=sys.stderr)
         return 1
-    source = f"; config {settings.source}" if settings is not None and settings.source else ""
+    nothing = _nothing_to_run(args.target, orchestrator, plan)
+    if nothing is not None:
+        print(f"haraka check: warning: {nothing}", file=sys.stderr)
+    source = f"; config {settings.source}" if settings.source else ""
     print(
-        f"OK: {args.target}: {len(plan)} service(s), {plan.edge_count} dependency edge(s), "
-        f"{len(plan.waves())} wave(s){source}"
+        f"OK: {args.target}: {count_nodes(node_kinds(orchestrator))}, "
+        f"{plan.edge_count} dependency edge(s), {len(plan.waves())} wave(s){source}"
     )
     return 0

@@ -1,18 +1,29 @@
-"""What ``haraka run`` shows: live startup progress and the timeline table."""
+"""What ``haraka run`` shows: live startup progress and the timeline table.
+
+Counts say services and resources apart once there is a Resource among the
+nodes (:func:`count_nodes`): ``4 service(s)``, or ``5 node(s) (4
+service(s), 1 resource(s))``.
+"""
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
 from typing import Any
 
 from .._record import STARTED
-from .._report import Event, ServiceReport
+from .._report import Event, count_nodes, timeline
 from .._service import LifecycleState, ServiceState
 
-__all__ = ["Progress", "StartedFilter", "timeline"]
+__all__ = ["Progress", "StartedFilter", "count_nodes", "node_kinds", "timeline"]
 
 log = logging.getLogger("haraka_di.progress")
+
+
+def node_kinds(orchestrator: Any) -> list[str]:
+    """The kind of every planned node of ``orchestrator``, in start order
+    (``"Service"`` for one given to ``use()``)."""
+    kinds = {spec.name: spec.kind for spec in orchestrator.graph().services}
+    return [kinds.get(name, "Service") for name in orchestrator.plan().order]
 
 
 class Progress:
@@ -24,7 +35,8 @@ class Progress:
 
     def __init__(self, orchestrator: Any) -> None:
         self.orchestrator = orchestrator
-        self.total = len(orchestrator.plan())
+        self.kinds = node_kinds(orchestrator)
+        self.total = len(self.kinds)
         self.done = 0
         self._announced_ready = False
 
@@ -52,7 +64,7 @@ class Progress:
     def _all_ready(self) -> None:
         if not self._announced_ready:
             self._announced_ready = True
-            log.info("all %d service(s) ready", self.total)
+            log.info("all %s", count_nodes(self.kinds, " ready"))
 
 
 class StartedFilter(logging.Filter):
@@ -60,39 +72,3 @@ class StartedFilter(logging.Filter):
 
     def filter(self, record: logging.LogRecord) -> bool:
         return not (record.name == "haraka_di" and str(record.msg).startswith("started %s in"))
-
-
-def _ms(seconds: float | None) -> str:
-    return "-" if seconds is None else f"{seconds * 1000:.1f} ms"
-
-
-def timeline(reports: Sequence[ServiceReport]) -> str:
-    """The startup timeline table: service, wave, start offset, duration, ready."""
-    header = ("SERVICE", "WAVE", "START", "DURATION", "READY")
-    rows = [
-        (
-            r.name,
-            "-" if r.wave is None else str(r.wave),
-            _ms(r.start_offset),
-            _ms(r.start_duration),
-            "yes" if r.ready else ("no" if r.state is ServiceState.STARTED else r.state.value),
-        )
-        for r in sorted(reports, key=lambda r: (r.start_offset is None, r.start_offset or 0.0))
-    ]
-    widths = [max(len(row[i]) for row in (header, *rows)) for i in range(len(header))]
-    right = {1, 2, 3}
-
-    def line(row: Sequence[str]) -> str:
-        cells = [
-            cell.rjust(widths[i]) if i in right else cell.ljust(widths[i])
-            for i, cell in enumerate(row)
-        ]
-        return "  ".join(cells).rstrip()
-
-    ends = [
-        (r.start_offset or 0.0) + (r.start_duration or 0.0)
-        for r in reports
-        if r.start_offset is not None
-    ]
-    total = f"startup took {_ms(max(ends) if ends else 0.0)} for {len(reports)} service(s)"
-    return "\n".join([line(header), *(line(row) for row in rows), total])

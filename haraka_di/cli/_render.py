@@ -1,4 +1,11 @@
-"""``haraka graph`` output: text, mermaid, dot and json renderings of a plan."""
+"""``haraka graph`` output: text, mermaid, dot and json renderings of a plan.
+
+Every format says each node's kind: ``Service`` (a provider of a
+``haraka_di.Service``, or one given to ``use()``) or ``Resource`` (a
+``providers.Resource``), and what runs it (``classes``: the Service class or
+the Resource's initialiser). Mermaid and dot also draw a Resource as a
+cylinder.
+"""
 
 from __future__ import annotations
 
@@ -8,16 +15,49 @@ from typing import Any
 
 from .._plan import Plan
 from .._service import LAST
+from ._progress import count_nodes
 
 __all__ = ["FORMATS", "render"]
 
+RESOURCE = "Resource"
+SERVICE = "Service"
 
-def _describe(plan: Plan, classes: Mapping[str, str], disabled: Sequence[str]) -> dict[str, Any]:
+
+class _Nodes:
+    """What the renderers know of each node besides the plan."""
+
+    __slots__ = ("classes", "disabled", "kinds")
+
+    def __init__(
+        self, classes: Mapping[str, str], kinds: Mapping[str, str], disabled: Sequence[str]
+    ) -> None:
+        self.classes = classes
+        self.kinds = kinds
+        self.disabled = disabled
+
+    def kind(self, name: str) -> str:
+        return self.kinds.get(name, SERVICE)
+
+    def what(self, name: str) -> str:
+        """``Resource: init_database``, ``Service: Cache``, or just the kind."""
+        runs = self.classes.get(name)
+        return f"{self.kind(name)}: {runs}" if runs else self.kind(name)
+
+    def summary(self, plan: Plan) -> str:
+        kinds = [self.kind(name) for name in plan.order]
+        return (
+            f"{count_nodes(kinds)}, {plan.edge_count} dependency edge(s), "
+            f"{len(plan.waves())} wave(s)"
+        )
+
+
+def _describe(plan: Plan, nodes: _Nodes) -> dict[str, Any]:
     return {
         "services": [
             {
                 "name": name,
-                "class": classes.get(name, ""),
+                "kind": nodes.kind(name),
+                "class": nodes.classes.get(name, ""),
                 "priority": plan.priority[name],
                 "effective_priority": plan.effective_priority[name],
                 "wave": plan.wave[name],
@@ -29,7 +69,7 @@ def _describe(plan: Plan, classes: Mapping[str, str], disabled: Sequence[str]) -
         ],
         "waves": plan.waves(),
         "stop_order": list(reversed(plan.order)),
-        "disabled": list(disabled),
+        "disabled": list(nodes.disabled),
     }
 
 
@@ -44,9 +84,9 @@ def _priority(plan: Plan, name: str) -> str:
     return f"priority {_number(own)} (effective {_number(eff)})"
 
 
-def _text(plan: Plan, classes: Mapping[str, str], disabled: Sequence[str]) -> str:
+def _text(plan: Plan, nodes: _Nodes) -> str:
     waves = plan.waves()
-    lines = [f"{len(plan)} service(s), {plan.edge_count} dependency edge(s), {len(waves)} wave(s)"]
+    lines = [nodes.summary(plan)]
     width = max((len(n) for n in plan.order), default=0)
     position = {name: i + 1 for i, name in enumerate(plan.order)}
     for number, group in enumerate(waves):
@@ -54,12 +94,12 @@ def _text(plan: Plan, classes: Mapping[str, str], disabled: Sequence[str]) -> st
         for name in group:
             deps = plan.dependencies[name]
             after = f"  <- {', '.join(deps)}" if deps else ""
-            cls = f"  [{classes[name]}]" if classes.get(name) else ""
             lines.append(
-                f"  {position[name]:>3}. {name.ljust(width)}  {_priority(plan, name)}{cls}{after}"
+                f"  {position[name]:>3}. {name.ljust(width)}  {_priority(plan, name)}"
+                f"  [{nodes.what(name)}]{after}"
             )
-    if disabled:
-        lines.append(f"disabled: {', '.join(disabled)}")
+    if nodes.disabled:
+        lines.append(f"disabled: {', '.join(nodes.disabled)}")
     lines.append("stop order: " + " -> ".join(reversed(plan.order)) if plan.order else "")
     return "\n".join(line for line in lines if line)
 
@@ -70,19 +110,20 @@ def _node_id(name: str, ids: dict[str, str]) -> str:
     return ids[name]
 
 
-def _mermaid(plan: Plan, classes: Mapping[str, str], disabled: Sequence[str]) -> str:
+def _mermaid(plan: Plan, nodes: _Nodes) -> str:
     ids: dict[str, str] = {}
     lines = ["flowchart TD"]
     for name in plan.order:
-        label = f"{name}<br/>{_priority(plan, name)}, wave {plan.wave[name]}"
-        lines.append(f'    {_node_id(name, ids)}["{_escape_mermaid(label)}"]')
-    for name in disabled:
+        label = f"{name}<br/>{nodes.what(name)}<br/>{_priority(plan, name)}, wave {plan.wave[name]}"
+        opening, closing = ("[(", ")]") if nodes.kind(name) == RESOURCE else ("[", "]")
+        lines.append(f'    {_node_id(name, ids)}{opening}"{_escape_mermaid(label)}"{closing}')
+    for name in nodes.disabled:
         label = _escape_mermaid(name)
         lines.append(f'    {_node_id(name, ids)}["{label}<br/>disabled"]:::disabled')
     for name in plan.order:
         for dep in plan.dependencies[name]:
             lines.append(f"    {_node_id(dep, ids)} --> {_node_id(name, ids)}")
-    if disabled:
+    if nodes.disabled:
         lines.append("    classDef disabled stroke-dasharray: 5 5")
     return "\n".join(lines)
 
@@ -91,12 +132,16 @@ def _escape_mermaid(text: str) -> str:
     return text.replace('"', "#quot;")
 
 
-def _dot(plan: Plan, classes: Mapping[str, str], disabled: Sequence[str]) -> str:
+def _dot(plan: Plan, nodes: _Nodes) -> str:
     lines = ["digraph services {", "    rankdir=LR;", "    node [shape=box];"]
     for name in plan.order:
-        label = f"{name}\\n{_priority(plan, name)}\\nwave {plan.wave[name]}"
-        lines.append(f'    "{_escape_dot(name)}" [label="{_escape_dot(label, keep=True)}"];')
-    for name in disabled:
+        label = "\\n".join(
+            _escape_dot(part)
+            for part in (name, nodes.what(name), _priority(plan, name), f"wave {plan.wave[name]}")
+        )
+        shape = " shape=cylinder" if nodes.kind(name) == RESOURCE else ""
+        lines.append(f'    "{_escape_dot(name)}" [label="{label}"{shape}];')
+    for name in nodes.disabled:
         quoted = _escape_dot(name)
         lines.append(f'    "{quoted}" [label="{quoted}\\ndisabled" style=dashed];')
     for name in plan.order:
@@ -106,17 +151,15 @@ def _dot(plan: Plan, classes: Mapping[str, str], disabled: Sequence[str]) -> str
     return "\n".join(lines)
 
 
-def _escape_dot(text: str, keep: bool = False) -> str:
-    if keep:  # already contains \n escapes
-        return text.replace('"', '\\"')
+def _escape_dot(text: str) -> str:
     return text.replace("\\", "\\\\").replace('"', '\\"')
 
 
-def _json(plan: Plan, classes: Mapping[str, str], disabled: Sequence[str]) -> str:
-    return json.dumps(_describe(plan, classes, disabled), indent=2)
+def _json(plan: Plan, nodes: _Nodes) -> str:
+    return json.dumps(_describe(plan, nodes), indent=2)
 
 
-FORMATS: dict[str, Callable[[Plan, Mapping[str, str], Sequence[str]], str]] = {
+FORMATS: dict[str, Callable[[Plan, _Nodes], str]] = {
     "text": _text,
     "mermaid": _mermaid,
     "dot": _dot,
@@ -129,11 +172,13 @@ def render(
     fmt: str = "text",
     classes: Mapping[str, str] | None = None,
     disabled: Sequence[str] = (),
+    kinds: Mapping[str, str] | None = None,
 ) -> str:
     """``plan`` in ``fmt`` (one of FORMATS). Edges point from a dependency
-    to its dependent: the direction things start in."""
+    to its dependent: the direction things start in. ``classes`` says what
+    runs each node, ``kinds`` its kind (``"Service"`` where not given)."""
     try:
         renderer = FORMATS[fmt]
     except KeyError:
         raise ValueError(f"unknown format {fmt!r}; expected one of {', '.join(FORMATS)}") from None
-    return renderer(plan, classes or {}, disabled)
+    return renderer(plan, _Nodes(classes or {}, kinds or {}, disabled))

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING
 
 from .._graph import as_container, is_container
 from ..exceptions import TargetError
+from ._schema import settings_problems
 
 if TYPE_CHECKING:
     from dependency_injector import containers
@@ -74,11 +75,15 @@ def load_target(target: str, app_dir: str | None = ".") -> containers.Container:
 
 
 def _instance(obj: object, target: str, doing: str) -> containers.Container:
-    """``as_container(obj)``, a failing container constructor as a TargetError."""
+    """``as_container(obj)``, a failing container constructor as a TargetError
+    (one line: pydantic settings that fail as dependency-injector loads them
+    are worded like the configuration's problems)."""
     try:
         return as_container(obj)
     except Exception as exc:
-        raise TargetError(f"{target}: {doing} failed: {exc!r}") from exc
+        found = settings_problems(exc)
+        why = "; ".join(str(p) for p in found) if found else repr(exc)
+        raise TargetError(f"{target}: {doing} failed: {why}") from exc
 
 
 def _not_a_container(target: str, obj: object) -> str:

@@ -14,6 +14,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from .._docs import PROBE_ROUTE_NAMES, probe_paths
 from .._report import ServiceReport
 from .._service import LifecycleState
 from ..exceptions import HarakaError
@@ -26,7 +27,6 @@ _MISSING = (
     "to FastAPI(), or serve it with haraka_di.fastapi.UvicornService"
 )
 DEFAULT_EXEMPT: tuple[str, ...] = ("/health", "/docs", "/redoc", "/openapi.json")
-PROBE_ROUTE_PREFIX = "haraka_health_"
 
 
 class Probed(Protocol):
@@ -47,7 +47,8 @@ def orchestrator_of(app: Any) -> Probed | None:
 
 
 def health_body(orchestrator: Probed) -> dict[str, Any]:
-    """Orchestrator state, overall readiness and each service's state."""
+    """Orchestrator state, overall readiness, and each node's kind
+    (``"Service"`` or ``"Resource"``), state and readiness."""
     try:
         reports = orchestrator.report()
     except HarakaError:  # not planned yet and not plannable: say so, don't crash a probe
@@ -55,7 +56,9 @@ def health_body(orchestrator: Probed) -> dict[str, Any]:
     return {
         "state": orchestrator.state.value,
         "ready": orchestrator.is_ready(),
-        "services": {r.name: {"state": r.state.value, "ready": r.ready} for r in reports},
+        "services": {
+            r.name: {"kind": r.kind, "state": r.state.value, "ready": r.ready} for r in reports
+        },
     }
 
 
@@ -107,13 +110,14 @@ def health_router(
         ("ready", ready, "Readiness probe"),
         ("startup", startup, "Startup probe"),
     ):
-        # The route name lets the gate find the probes wherever they are mounted.
+        # The route name lets the gate and the start-up announcement find the
+        # probes wherever they are mounted (haraka_di._docs.probe_paths).
         router.add_api_route(
             f"/{probe_name}",
             endpoint,
             methods=["GET"],
             summary=summary,
-            name=f"{PROBE_ROUTE_PREFIX}{probe_name}",
+            name=PROBE_ROUTE_NAMES[probe_name],
         )
     return router
 
@@ -195,13 +199,7 @@ class ReadinessGate:
 
 
 def _probe_paths(app: Any) -> frozenset[str]:
-    paths = set()
-    for probe in ("live", "ready", "startup"):
-        try:
-            paths.add(str(app.url_path_for(PROBE_ROUTE_PREFIX + probe)))
-        except Exception:  # no health_router in this app (or not a Starlette app)
-            continue
-    return frozenset(paths)
+    return frozenset(probe_paths(app))
 
 
 def install_readiness_gate(

@@ -14,8 +14,10 @@ from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from typing import Any
 
 from .._graph import is_container
+from .._logs import plan_line, server_logging
 from .._options import ORCHESTRATOR_OPTIONS, check
 from .._orchestrator import Orchestrator
+from .._report import timeline
 from .._service import LifecycleState
 from ._wiring import warn_stray_injections
 
@@ -42,6 +44,11 @@ def lifespan(
     (``orchestrator``, ``container``) and starts every service; if that
     fails, the lifespan raises and the app does not serve (uvicorn exits
     non-zero). On shutdown it stops the services in reverse order.
+
+    It logs the plan, each service started and the startup timeline to the
+    ``haraka_di`` logger; when the application configured no logging for it,
+    these lines go through the ASGI server's (``uvicorn main:app``: uvicorn's
+    format, at its ``--log-level``).
 
     ``container`` is a container class (instantiated per app run) or
     instance. When the app is served by a :class:`UvicornService`, the
@@ -81,12 +88,15 @@ def lifespan(
         _UNDER_ASGI.add(orchestrator)
         state.orchestrator = orchestrator
         state.container = orchestrator.container
-        await orchestrator.run()
-        warn_stray_injections(app, orchestrator.container, "lifespan()", _FIX)
-        try:
-            yield
-        finally:
-            await orchestrator.shutdown()
+        with server_logging():  # through uvicorn's logging, if the app set up none
+            log.info("%s", plan_line(orchestrator.plan(), (r.kind for r in orchestrator.report())))
+            await orchestrator.run()
+            log.info("startup timeline:\n%s", timeline(orchestrator.report()))
+            warn_stray_injections(app, orchestrator.container, "lifespan()", _FIX)
+            try:
+                yield
+            finally:
+                await orchestrator.shutdown()
 
     return run_services
 

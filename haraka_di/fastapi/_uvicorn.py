@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 import uvicorn
 
 from .._docs import announce_docs
+from .._logs import owns_logging
 from .._service import LAST, LifecycleState, Service
 from ..exceptions import ServeError
 from ._cutoff import Cutoff
@@ -128,6 +129,11 @@ class UvicornService(Service):
       listener is closed and in-flight requests are cut short cleanly (a
       503, or their connection closed if the response had started; no
       traceback: see :mod:`~haraka_di.fastapi._cutoff`).
+    - Under ``haraka run`` (haraka's log format on the root logger), uvicorn
+      installs no log format of its own (``log_config=None``): its loggers
+      (``uvicorn.error``, and ``uvicorn.access`` unless ``access_log=False``)
+      propagate to haraka's, so the console shows one format. A
+      ``log_config`` given here wins; elsewhere uvicorn's default applies.
     - uvicorn installs no signal handlers: the orchestrator owns SIGINT and
       SIGTERM, so SIGTERM drops readiness, waits ``drain_seconds``, then stops
       this server, then the other services in reverse order.
@@ -188,7 +194,10 @@ class UvicornService(Service):
         self._attach(runtime)
         if runtime is not None and not isinstance(self.app, str):
             warn_stray_injections(self.app, runtime.container, "the orchestrator", _FIX)
-        config = _Config(self.app, host=self.host, port=self.port, **self.uvicorn_options)
+        options = dict(self.uvicorn_options)
+        if "log_config" not in options and owns_logging():
+            options["log_config"] = None  # uvicorn's loggers propagate to haraka's format
+        config = _Config(self.app, host=self.host, port=self.port, **options)
         server = self.server = _Server(config)
         task = self._task = asyncio.get_running_loop().create_task(
             self._serve(server), name=f"haraka:{self.name}:serve"

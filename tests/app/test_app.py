@@ -34,9 +34,9 @@ def orchestrator_for(*overrides: str) -> Any:
 
 
 async def shutdown_resources() -> None:
-    """What dependency-injector users call after a run: a no-op once the
-    orchestrator stops Resources itself, and until then it closes the engine
-    a run left open (test_database.py asserts the orchestrator does it)."""
+    """What dependency-injector users call after a run: a no-op, since the
+    orchestrator stops the db Resource itself (test_database.py asserts it);
+    kept as a safety net so a failing test leaves no engine open."""
     while _containers:
         result = _containers.pop().shutdown_resources()
         if result is not None:
@@ -104,7 +104,9 @@ async def test_cache_gates_readiness_until_warm() -> None:
         async with httpx.AsyncClient(base_url=url, timeout=30) as client:
             ready = await client.get("/health/ready")
             assert ready.status_code == 503
-            assert ready.json()["services"]["cache"] == {"state": "started", "ready": False}
+            services = ready.json()["services"]
+            assert services["cache"] == {"kind": "Service", "state": "started", "ready": False}
+            assert services["db"] == {"kind": "Resource", "state": "ready", "ready": True}
             gated = await client.get("/items")
             assert gated.status_code == 503
             assert gated.headers["retry-after"] == "5"
@@ -165,7 +167,7 @@ def test_cli_runs_the_application_until_sigint(tmp_path: Path) -> None:
         docs = child.wait_for("API docs at http://127.0.0.1:")
         url = re.search(r"(http://127\.0\.0\.1:\d+)/docs", docs)
         assert url is not None
-        child.wait_for(" service(s) ready")
+        child.wait_for("all 4 node(s) ready (3 service(s), 1 resource(s))")
         base = url.group(1)
         assert httpx.get(f"{base}/health/ready", timeout=30).status_code == 200
         made = httpx.post(f"{base}/items", json={"name": "x", "quantity": 2}, timeout=30)
@@ -173,7 +175,8 @@ def test_cli_runs_the_application_until_sigint(tmp_path: Path) -> None:
         child.send(signal.SIGINT)
         assert child.finish() == 0, child.stderr
     stops = [line.rsplit(" ", 1)[1] for line in child.stderr.splitlines() if ": stopped " in line]
-    assert stops[0] == "http" and {"http", "worker", "cache"} <= set(stops)
+    assert stops[0] == "http" and stops[-1] == "db", stops  # the Resource stops last
+    assert sorted(stops[1:3]) == ["cache", "worker"], stops
 
 
 def test_cli_startup_failure_names_the_cause(tmp_path: Path) -> None:
@@ -202,18 +205,22 @@ def test_check_and_graph_the_application() -> None:
     assert check.stdout.startswith("OK: containers.app:Application: ")
     graph = haraka("graph", "containers.app:Application", "--config", CONFIG)
     assert graph.returncode == 0, graph.stderr
-    assert "http    priority LAST  [UvicornService]" in graph.stdout
+    assert "http    priority LAST  [Service: UvicornService]" in graph.stdout
     assert "stop order: http -> worker -> cache" in graph.stdout
 
 
 def test_check_and_graph_show_the_db_resource() -> None:
     check = haraka("check", "containers.app:Application", "--config", CONFIG)
-    assert check.stdout.startswith(
-        "OK: containers.app:Application: 4 service(s), 2 dependency edge(s)"
+    assert check.stdout == (
+        "OK: containers.app:Application: 4 node(s) (3 service(s), 1 resource(s)), "
+        f"2 dependency edge(s), 3 wave(s); config {CONFIG}\n"
     )
     graph = haraka("graph", "containers.app:Application", "--config", CONFIG)
     assert "stop order: http -> worker -> cache -> db" in graph.stdout
-    assert "<- db" in graph.stdout  # cache and worker depend on it through `items`
+    assert "    1. db      priority 0  [Resource: init_database]" in graph.stdout
+    # cache and worker depend on it through `items`, a Factory of a plain class
+    assert "    2. cache   priority 0  [Service: Cache]  <- db" in graph.stdout
+    assert "    3. worker  priority 0  [Service: Worker]  <- db" in graph.stdout
 
 
 def test_the_worker_counts_items() -> None:

@@ -89,3 +89,61 @@ def test_run_all_rejects_unknown_names() -> None:
     )
     assert result.returncode == 2
     assert "unknown benchmark(s) ['nope']" in result.stderr
+
+
+def _compare_revisions() -> Any:
+    sys.path.insert(0, str(BENCHMARKS_DIR))
+    try:
+        spec = importlib.util.spec_from_file_location(
+            "compare_revisions", BENCHMARKS_DIR / "compare_revisions.py"
+        )
+        assert spec is not None and spec.loader is not None
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+        return module
+    finally:
+        sys.path.remove(str(BENCHMARKS_DIR))
+
+
+def test_compare_revisions_reads_every_number_of_a_table() -> None:
+    compare = _compare_revisions()
+    table = compare.Table("N = 10 things (us)", ["contender", "start", "stop total ms", "vs"])
+    table.add("haraka_di, chained", 1234.4, "skipped (N > 1)", "12.3x")  # shown as 1,234
+    table.add("exit stack", 0.5, 3.0, "-")
+    table.note("a note, not a row")
+    text = "noise before\n\n" + table.render() + "\n\nafter"
+    assert compare.parse_tables(text) == {
+        ("N = 10 things (us)", "haraka_di, chained", "start"): 1234.0,
+        ("N = 10 things (us)", "haraka_di, chained", "vs"): 12.3,
+        ("N = 10 things (us)", "exit stack", "start"): 0.5,
+        ("N = 10 things (us)", "exit stack", "stop total ms"): 3.0,
+    }
+
+
+@pytest.mark.timeout(120)
+def test_compare_revisions_compares_a_checkout_with_itself(tmp_path: Path) -> None:
+    root = str(BENCHMARKS_DIR.parent)
+    result = subprocess.run(
+        [
+            sys.executable,
+            str(BENCHMARKS_DIR / "compare_revisions.py"),
+            *("--before", root, "--after", root, "--rounds", "2", "--quick"),
+            *("--before-python", sys.executable, "--after-python", sys.executable),
+            *("--out", str(tmp_path), "import"),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=110,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert sorted(p.name for p in tmp_path.iterdir()) == [
+        "import.after.1.txt",
+        "import.after.2.txt",
+        "import.before.1.txt",
+        "import.before.2.txt",
+    ]
+    lines = result.stdout.splitlines()
+    title = lines.index("bench_import: 2 before / 2 after runs, interleaved")
+    assert lines[title + 1].split()[-1] == "after/before", result.stdout
+    rows = [line for line in lines[title + 3 :] if line.startswith("import time | ")]
+    assert any(" | import haraka_di | total ms " in row for row in rows), result.stdout

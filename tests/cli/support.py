@@ -35,12 +35,15 @@ def _env(extra: Mapping[str, str] | None) -> dict[str, str]:
 
 
 class Child:
-    """``haraka ARGS`` running in the background; its stderr lines are collected
-    so the test can wait for a line (never for a time)."""
+    """``haraka ARGS`` (``python -m MODULE ARGS``) running in the background;
+    its stderr lines are collected so the test can wait for a line (never
+    for a time)."""
 
-    def __init__(self, *args: str, env: Mapping[str, str] | None = None) -> None:
+    def __init__(
+        self, *args: str, env: Mapping[str, str] | None = None, module: str = "haraka_di"
+    ) -> None:
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "haraka_di", *args],
+            [sys.executable, "-m", module, *args],
             cwd=ROOT,
             env=_env(env),
             stdout=subprocess.PIPE,
@@ -67,14 +70,15 @@ class Child:
     def stderr(self) -> str:
         return "\n".join(line for line in self.lines if line != "<EOF>")
 
-    def wait_for(self, text: str, timeout: float = TIMEOUT) -> str:
-        """The first stderr line containing ``text``; fails on EOF or timeout."""
+    def wait_for(self, text: str, timeout: float = TIMEOUT, count: int = 1) -> str:
+        """The first (``count``-th) stderr line containing ``text``; fails on
+        EOF or timeout."""
         deadline = time.monotonic() + timeout
         with self._cond:
             while True:
-                for line in self.lines:
-                    if text in line:
-                        return line
+                found = [line for line in self.lines if text in line]
+                if len(found) >= count:
+                    return found[count - 1]
                 if self.lines and self.lines[-1] == "<EOF>":
                     raise AssertionError(f"exited before printing {text!r}:\n{self.stderr}")
                 left = deadline - time.monotonic()

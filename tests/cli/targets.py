@@ -7,6 +7,8 @@ startup fails; ``config.late_seconds`` delays the ``late`` service's readiness.
 from __future__ import annotations
 
 import asyncio
+import sys
+from collections.abc import Iterator
 
 from dependency_injector import containers, providers
 
@@ -90,3 +92,28 @@ not_a_container = 42
 
 class NotAContainer:
     pass
+
+
+def open_store(journal: list[str]) -> Iterator[list[str]]:
+    """A sync generator Resource; it says on stderr when its cleanup ran."""
+    journal.append("store opened")
+    yield journal
+    journal.append("store closed")
+    print("store closed", file=sys.stderr, flush=True)
+
+
+class Stored(containers.DeclarativeContainer):
+    """store (a Resource) <- a <- b: two services and one resource."""
+
+    runtime = providers.Dependency(instance_of=Runtime)
+    journal = providers.Object([])
+    store = providers.Resource(open_store, journal)
+    a = providers.Singleton(Step, runtime, store)
+    b = providers.Singleton(Step, runtime, a)
+
+
+class Empty(containers.DeclarativeContainer):
+    """No lifecycle nodes: a configuration and a plain Factory only."""
+
+    config = providers.Configuration(default={"greeting": "hello"})
+    greeting = providers.Factory(str, config.greeting)

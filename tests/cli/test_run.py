@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import signal
 import subprocess
 import sys
@@ -49,12 +50,61 @@ def test_progress_and_timeline_are_shown() -> None:
     assert "[1/4] a ready" in err
     assert "late started, not ready yet" in err
     assert "late is ready" in err
-    header = next(line for line in err.splitlines() if line.startswith("SERVICE"))
-    assert header.split() == ["SERVICE", "WAVE", "START", "DURATION", "READY"]
+    header = next(line for line in err.splitlines() if line.startswith("NODE"))
+    assert header.split() == ["NODE", "KIND", "WAVE", "START", "DURATION", "READY"]
     rows = {line.split()[0]: line.split() for line in err.splitlines() if line[:2] in ("a ", "b ")}
-    assert rows["a"][1] == "0" and rows["a"][-1] == "yes"
-    assert rows["b"][1] == "1"
-    assert "startup took" in err
+    assert rows["a"][1:3] == ["Service", "0"] and rows["a"][-1] == "yes"
+    assert rows["b"][2] == "1"
+    assert re.search(r"^startup took \d+\.\d ms for 4 service\(s\)$", err, re.M), err
+
+
+def test_progress_and_timeline_count_services_and_resources_apart() -> None:
+    with Child("run", "tests.cli.targets:Stored") as child:
+        child.wait_for("all 3 node(s) ready (2 service(s), 1 resource(s))")
+        child.send(signal.SIGTERM)
+        assert child.finish() == 0, child.stderr
+    err = child.stderr
+    assert "starting 3 node(s) (2 service(s), 1 resource(s)) in 3 wave(s): store, a, b" in err
+    assert "[1/3] store ready" in err
+    table = [
+        line.split()
+        for line in err.splitlines()
+        if line.split()[1:2] in (["Resource"], ["Service"])
+    ]
+    rows = {row[0]: row for row in table}
+    assert list(rows) == ["store", "a", "b"]  # by start offset
+    assert rows["store"][1:3] == ["Resource", "0"] and rows["store"][-1] == "yes"
+    assert rows["a"][1:3] == ["Service", "1"]
+    assert re.search(
+        r"^startup took .* for 3 node\(s\) \(2 service\(s\), 1 resource\(s\)\)$", err, re.M
+    )
+    assert stop_order(err) == ["b", "a", "store"]
+    assert err.count("store closed") == 1  # the generator's code after `yield`, once
+
+
+def test_run_without_lifecycle_nodes_warns_in_one_line_and_still_runs() -> None:
+    with Child("run", "tests.cli.targets:Empty") as child:
+        child.wait_for("running tests.cli.targets:Empty")
+        child.send(signal.SIGTERM)
+        assert child.finish() == 0, child.stderr
+    warnings = [line for line in child.stderr.splitlines() if "nothing to run" in line]
+    assert len(warnings) == 1, child.stderr
+    assert warnings[0].endswith(
+        " WARNING haraka_di: tests.cli.targets:Empty has no lifecycle nodes (no Service "
+        "providers and no providers.Resource): nothing to run; declare them in the "
+        "container, or point TARGET at the container that does"
+    )
+    assert "starting 0 service(s) in 0 wave(s)" in child.stderr
+    assert "received SIGTERM" in child.stderr and "exiting with status 0" in child.stderr
+
+
+def test_run_with_nodes_does_not_warn() -> None:
+    with Child("run", SMALL) as child:
+        child.wait_for("all 4 service(s) ready")
+        child.send(signal.SIGTERM)
+        assert child.finish() == 0, child.stderr
+    assert "nothing to run" not in child.stderr
+    assert "WARNING" not in child.stderr.split("received SIGTERM")[0].rsplit("\n", 1)[0]
 
 
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])

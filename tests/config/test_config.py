@@ -9,7 +9,14 @@ import pytest
 from dependency_injector import containers, providers
 
 from haraka_di import DisabledDependencyError, Orchestrator, Runtime, Service
-from haraka_di.cli._config import ConfigError, Settings, load_config, parse_set
+from haraka_di.cli._config import (
+    ConfigError,
+    ConfigProblems,
+    Settings,
+    collect_config,
+    load_config,
+    parse_set,
+)
 
 
 def write(tmp_path: Path, text: str) -> Path:
@@ -350,3 +357,48 @@ def test_a_caller_short_of_stack_gets_a_config_error_too(tmp_path: Path) -> None
     assert str(info.value) == (
         f"{path}: nested too deeply to read with the stack left (recursion limit); flatten it"
     )
+
+
+def test_every_problem_is_collected_in_file_order(tmp_path: Path) -> None:
+    path = write(
+        tmp_path,
+        "orchestrator:\n"
+        "  drain: 1\n"
+        "  max_concurrency: 0\n"
+        "services:\n"
+        "  db: 3\n"
+        "  web:\n"
+        "    priority: high\n"
+        "    enabled: true\n"
+        "colour: red\n"
+        "config:\n"
+        "  port: ${NO_PORT}\n"
+        "  port: 2\n"
+        "  ok: 1\n",
+    )
+    with pytest.raises(ConfigProblems) as info:
+        load_config(path, ["services.web.stop_timeout=-1", "nope"], environ={})
+    assert [(p.where, p.path) for p in info.value.problems] == [
+        (f"{path}:2", "orchestrator.drain"),
+        (f"{path}:3", "orchestrator.max_concurrency"),
+        (f"{path}:5", "services.db"),
+        (f"{path}:7", "services.web.priority"),
+        (f"{path}:9", "colour"),
+        (f"{path}:11", "config.port"),  # the unset variable
+        (f"{path}:12", "config.port"),  # the duplicate
+        ("--set nope", ""),
+        ("--set services.web.stop_timeout=-1", "services.web.stop_timeout"),
+    ]
+    assert str(info.value) == (
+        f"{path}:2: orchestrator.drain: unknown key 'drain'; expected one of cancel_grace, "
+        "drain_seconds, max_concurrency, start_timeout, stop_timeout "
+        "(and 8 more problem(s): haraka check lists them all)"
+    )
+
+
+def test_the_valid_rest_is_kept_when_collecting(tmp_path: Path) -> None:
+    path = write(tmp_path, "services:\n  web:\n    priority: high\n    enabled: false\n")
+    settings, problems = collect_config(path, ["config.a=1", "config.a.b=2"])
+    assert [p.path for p in problems] == ["services.web.priority", "config.a"]
+    assert settings.services == {"web": {"enabled": False}}
+    assert settings.config == {"a": 1}

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import AsyncIterator
+
 import pytest
 from dependency_injector import containers, providers
 from fastapi import FastAPI
@@ -53,8 +56,8 @@ async def test_readiness_waits_for_every_service_and_lists_their_states() -> Non
             "state": "running",
             "ready": False,
             "services": {
-                "db": {"state": "ready", "ready": True},
-                "cache": {"state": "started", "ready": False},
+                "db": {"kind": "Service", "state": "ready", "ready": True},
+                "cache": {"kind": "Service", "state": "started", "ready": False},
             },
         }
         assert ready.headers["cache-control"] == "no-store"
@@ -66,7 +69,11 @@ async def test_readiness_waits_for_every_service_and_lists_their_states() -> Non
         ready = await client.get("/health/ready")
         assert ready.status_code == 200
         assert ready.json()["status"] == "ready"
-        assert ready.json()["services"]["cache"] == {"state": "ready", "ready": True}
+        assert ready.json()["services"]["cache"] == {
+            "kind": "Service",
+            "state": "ready",
+            "ready": True,
+        }
 
         app.state.orchestrator.mark_not_ready("cache")  # readiness can be revoked
         assert (await client.get("/health/ready")).status_code == 503
@@ -107,7 +114,11 @@ async def test_probes_before_startup_and_after_shutdown() -> None:
         assert startup.status_code == 503
         assert startup.json()["status"] == "starting"
         assert startup.json()["state"] == "created"
-        assert startup.json()["services"]["db"] == {"state": "pending", "ready": False}
+        assert startup.json()["services"]["db"] == {
+            "kind": "Service",
+            "state": "pending",
+            "ready": False,
+        }
         assert (await client.get("/items")).status_code == 503
 
         await orchestrator.run()
@@ -149,3 +160,69 @@ def test_bad_arguments_are_refused() -> None:
         ReadinessGate(FastAPI(), exempt="/health")
     with pytest.raises(ValueError, match="retry_after"):
         ReadinessGate(FastAPI(), retry_after=-1)
+
+
+class Pool:
+    def __init__(self) -> None:
+        self.open = True
+
+
+async def open_pool(opened: asyncio.Event, release: asyncio.Event) -> AsyncIterator[Pool]:
+    """An async generator Resource whose init waits until the test releases it."""
+    opened.set()
+    await release.wait()
+    pool = Pool()
+    yield pool
+    pool.open = False
+
+
+class Api(Service):
+    def __init__(self, pool: Pool) -> None:
+        super().__init__()
+        self.pool = pool
+
+
+class Pooled(containers.DeclarativeContainer):
+    opened = providers.Dependency(instance_of=asyncio.Event)
+    release = providers.Dependency(instance_of=asyncio.Event)
+    pool = providers.Resource(open_pool, opened, release)
+    api = providers.Singleton(Api, pool)
+
+
+async def test_a_resource_shows_up_with_its_kind_and_state() -> None:
+    container = Pooled(
+        opened=providers.Object(asyncio.Event()), release=providers.Object(asyncio.Event())
+    )
+    orchestrator = Orchestrator(container, handle_signals=False)
+    app = FastAPI()
+    app.include_router(health_router(orchestrator=orchestrator))
+
+    async def services() -> dict[str, dict[str, object]]:
+        body: dict[str, dict[str, object]] = (await client.get("/health/startup")).json()
+        return body["services"]
+
+    async with serving(app) as (_, client):
+        assert (await services())["pool"] == {
+            "kind": "Resource",
+            "state": "pending",
+            "ready": False,
+        }
+        run = asyncio.create_task(orchestrator.run())
+        await container.opened().wait()  # the init is under way
+        assert (await services()) == {
+            "pool": {"kind": "Resource", "state": "starting", "ready": False},
+            "api": {"kind": "Service", "state": "pending", "ready": False},
+        }
+        container.release().set()
+        await run
+        ready = await client.get("/health/ready")
+        assert ready.status_code == 200
+        assert ready.json()["services"]["pool"] == {
+            "kind": "Resource",
+            "state": "ready",
+            "ready": True,
+        }
+        await orchestrator.shutdown()
+        stopped = (await services())["pool"]
+        assert stopped == {"kind": "Resource", "state": "stopped", "ready": False}
+    assert not container.pool.initialized

@@ -32,8 +32,6 @@ SLOW = DRAIN + 3.0  # in flight past the drain, when uvicorn stops accepting
 pytestmark = pytest.mark.timeout(180)
 
 
-# The reference app's database is a providers.Resource ("db"): until Resources
-# are lifecycle nodes it is no node, so it neither stops last nor fails as "db".
 class Child:
     """A child process whose stderr is collected by a thread."""
 
@@ -283,7 +281,11 @@ def test_uvicorn_with_the_lifespan_serves_once_when_the_container_has_a_server()
         wait_ready(child, port)
         response = probe(port)
         assert response is not None
-        assert response.json()["services"]["http"] == {"state": "ready", "ready": True}
+        assert response.json()["services"]["http"] == {
+            "kind": "Service",
+            "state": "ready",
+            "ready": True,
+        }
         child.proc.send_signal(signal.SIGTERM)
         status = child.wait(GRACE)
     finally:

@@ -66,7 +66,7 @@ class Release(logging.Handler):
 async def main(mode: str) -> int:
     # After a force, a stop that had not begun yet still gets up to cancel_grace:
     # in "mixed" the hanging api stop may begin only after both signals.
-    grace = 2.0 if mode == "mixed" else 120
+    grace = 1.0 if mode == "mixed" else 120
     orch = Orchestrator(stop_timeout=120, start_timeout=120, cancel_grace=grace)
     steps = [
         Step("db"),

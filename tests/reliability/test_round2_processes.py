@@ -104,7 +104,7 @@ def test_the_reference_app_exits_0_after_a_late_sigterm(trial: int) -> None:
     args = ("run", "containers.app:Application", "--config", "containers/app.yaml")
     sets = ("--set", "config.server.port=0", "--set", "config.cache.warmup_seconds=0")
     with Child(*args, *sets) as child:
-        child.wait_for("all 4 service(s) ready")
+        child.wait_for("all 4 node(s) ready")
         child.send(signal.SIGTERM)
         child.wait_for("exiting with status 0")
         child.send(signal.SIGTERM)
