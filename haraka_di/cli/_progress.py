@@ -21,9 +21,9 @@ log = logging.getLogger("haraka_di.progress")
 
 def node_kinds(orchestrator: Any) -> list[str]:
     """The kind of every planned node of ``orchestrator``, in start order
-    (``"Service"`` for one given to ``use()``)."""
-    kinds = {spec.name: spec.kind for spec in orchestrator.graph().services}
-    return [kinds.get(name, "Service") for name in orchestrator.plan().order]
+    (``"Service"`` for one given to ``use()``): its report rows say it, from
+    one discovery and plan (a lifespan and systemd read the same rows)."""
+    return [report.kind for report in orchestrator.report()]
 
 
 class Progress:
