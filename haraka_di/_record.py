@@ -55,7 +55,7 @@ class Record:
     start_duration: float | None = None
     stop_duration: float | None = None
     error: BaseException | None = None
-    task: asyncio.Task[Any] | None = None  # its abandoned start, while it may still end
+    task: asyncio.Future[Any] | None = None  # its abandoned start, while it may still end
     stop_t0: float = 0.0  # perf_counter() when its stop began
 
     @property

@@ -57,6 +57,7 @@ import contextvars
 import inspect
 import logging
 import threading
+import types
 from collections.abc import Callable
 from typing import Any
 
@@ -72,95 +73,129 @@ log = logging.getLogger("haraka_di")
 class ResourceUnit:
     """Start and stop one Resource node.
 
-    ``start()`` returns once the resource is initialised (its value is then
-    :attr:`value`); ``stop()`` shuts it down. Each runs at most once per
-    start; after ``stop()`` the unit can be started again (next run).
-    ``stop()`` is safe after any outcome of ``start()``: after a successful
-    one it shuts the resource down; after a cancelled one it waits for the
-    cleanup of whatever the init still opened; otherwise it does nothing.
+    ``start()`` begins the initialisation and returns its future at once
+    (no coroutine or task of haraka_di's own around it: for an async
+    initialiser it is the task dependency-injector creates anyway); the
+    resource's value is then :attr:`value`. Cancelling that future cancels
+    the initialisation (an async initialiser at its current ``await``; a
+    sync one is abandoned to its thread, which closes what it opens).
+    ``stop()`` shuts the resource down; it is safe after any outcome of the
+    start: after a successful one it shuts the resource down; after a
+    cancelled or abandoned one it waits for the cleanup of whatever the init
+    still opened; otherwise it does nothing. After ``stop()`` the unit can
+    be started again (next run).
     """
 
     kind = "Resource"
     building = False  # (initialising is its whole start)
+    direct = True  # start() returns a future under way: the scheduler needs no task
 
     def __init__(self, name: str, provider: providers.Provider[Any]) -> None:
         self.name = name
         self.provider = provider
-        self.value: Any = None
-        self._running: providers.Resource[Any] | None = None  # what start() initialised
-        self._threaded = False  # was it initialised in a worker thread?
-        self._starting = False
+        self._init: asyncio.Future[Any] | None = None  # the initialisation start() began
+        self._running: providers.Resource[Any] | None = None  # what it initialises
+        self._threaded = False  # is it initialised in a worker thread?
         self._leftover: asyncio.Future[Any] | None = None  # cleanup after a cancelled start
+        self._thread: tuple[_Handoff, asyncio.Future[Any]] | None = None  # a threaded init's
 
     @property
     def started(self) -> bool:
         """Is the resource initialised by this unit and not yet stopped?"""
-        return self._running is not None
+        return self._leftover is None and _succeeded(self._init)
+
+    @property
+    def value(self) -> Any:
+        """The initialised resource (None unless :attr:`started`)."""
+        return self._init.result() if self.started else None  # type: ignore[union-attr]
 
     @property
     def pending(self) -> bool:
-        """Does a cancelled start still leave cleanup for ``stop()`` to wait for?"""
-        return self._leftover is not None
+        """Does ``stop()`` have something to close or wait for (the start
+        may have been cancelled, timed out or abandoned)?"""
+        init = self._init
+        if init is not None and init.cancelled():
+            self._abandoned()
+        if self._leftover is not None:
+            return True
+        return init is not None and (not init.done() or _succeeded(init))
 
-    async def start(self) -> None:
-        if self._starting or self._running is not None or self._leftover is not None:
+    def start(self) -> asyncio.Future[Any]:
+        if self.pending:
             raise RuntimeError(f"resource {self.name!r} is already started; stop() it first")
         eff = effective(self.provider)
         if not isinstance(eff, providers.Resource):
             raise TypeError(f"{self.name!r} is no Resource now: its provider is {eff!r}")
-        self._starting = True
-        try:
-            threaded = not _initializes_async(eff)
-            if threaded:
-                self.value = await self._init_in_thread(eff)
-            else:
-                self.value = await self._init_on_loop(eff)
-            self._running, self._threaded = eff, threaded
-        finally:
-            self._starting = False
+        threaded = not _initializes_async(eff)
+        init = self._init_in_thread(eff) if threaded else _as_future(eff.init())
+        self._init, self._running, self._threaded = init, eff, threaded
+        return init
 
     async def stop(self) -> None:
+        if self._init is not None and self._init.cancelled():
+            self._abandoned()
+        init, self._init = self._init, None
+        eff, self._running = self._running, None
         leftover, self._leftover = self._leftover, None
         if leftover is not None:
             await leftover
-            return
-        eff, self._running = self._running, None
-        self.value = None
-        if eff is None:
-            return
-        if self._threaded:
-            # shielded: a timed-out stop leaves the thread to finish
-            result = await asyncio.shield(_in_thread(eff.shutdown))
-        else:
-            result = eff.shutdown()
-        if inspect.isawaitable(result):
-            await result
+        elif init is not None and eff is not None:
+            if not init.done():  # still going (abandoned): close it if it opens after all
+                await asyncio.wait({init})
+            if _succeeded(init):
+                await _shutdown(eff, self._threaded)
 
-    async def _init_on_loop(self, eff: providers.Resource[Any]) -> Any:
-        made = eff.init()
-        if not inspect.isawaitable(made):
-            return made
-        future = asyncio.ensure_future(made)
-        try:
-            return await future
-        except asyncio.CancelledError:
-            # ``await future`` has cancelled the initialiser, unless it had
-            # finished: then the resource is open for nobody; close it.
-            self._leftover = asyncio.ensure_future(_close_when_settled(future, eff, False))
-            raise
-
-    async def _init_in_thread(self, eff: providers.Resource[Any]) -> Any:
+    def _init_in_thread(self, eff: providers.Resource[Any]) -> asyncio.Future[Any]:
+        """The init in a worker thread, behind a future of its own: cancelling
+        that one abandons the thread (see :meth:`_abandoned`)."""
         handoff = _Handoff(self.name, eff)
         done = _in_thread(handoff.run)
-        try:
-            # shielded: a cancellation must not lose the thread's result
-            return await asyncio.shield(done)
-        except asyncio.CancelledError:
-            if handoff.abandon():  # the thread closes what it opens
-                self._leftover = done
-            else:  # it returned before the cancellation: the loop closes it
-                self._leftover = asyncio.ensure_future(_close_when_settled(done, eff, True))
-            raise
+        init: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+        self._thread = (handoff, done)
+
+        def deliver(_: asyncio.Future[Any]) -> None:
+            if init.cancelled():
+                self._abandoned()
+                return
+            self._thread = None
+            error = done.exception()
+            if error is not None:
+                init.set_exception(error)
+            else:
+                init.set_result(done.result())
+
+        done.add_done_callback(deliver)
+        init.add_done_callback(lambda _: self._abandoned() if init.cancelled() else None)
+        return init
+
+    def _abandoned(self) -> None:
+        """After the future of a threaded init was cancelled (once, whoever
+        sees it first): the thread closes what it opens, or, if it had
+        already returned, the loop closes it."""
+        thread, self._thread = self._thread, None
+        if thread is None or self._running is None:
+            return
+        handoff, done = thread
+        if handoff.abandon():
+            self._leftover = done
+        else:
+            self._leftover = asyncio.ensure_future(_close_when_settled(done, self._running, True))
+
+
+def _succeeded(init: asyncio.Future[Any] | None) -> bool:
+    return init is not None and init.done() and not init.cancelled() and init.exception() is None
+
+
+def _as_future(made: Any) -> asyncio.Future[Any]:
+    """What ``provider.init()`` returned, as a future: dependency-injector
+    returns one (its own task) for an async initialiser."""
+    if isinstance(made, asyncio.Future):
+        return made
+    if inspect.isawaitable(made):
+        return asyncio.ensure_future(made)
+    done: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+    done.set_result(made)
+    return done
 
 
 class _Handoff:
@@ -216,10 +251,7 @@ async def _close_when_settled(
         await init
     except BaseException:  # failed or cancelled: dependency-injector reset it
         return
-    if threaded:
-        await asyncio.shield(_in_thread(eff.shutdown))
-    else:
-        await _shutdown(eff)
+    await _shutdown(eff, threaded)
 
 
 def _in_thread(fn: Callable[[], Any]) -> asyncio.Future[Any]:
@@ -254,8 +286,12 @@ def _in_thread(fn: Callable[[], Any]) -> asyncio.Future[Any]:
     return future
 
 
-async def _shutdown(eff: providers.Resource[Any]) -> None:
-    result = eff.shutdown()
+async def _shutdown(eff: providers.Resource[Any], threaded: bool) -> None:
+    if threaded:
+        # shielded: a timed-out stop leaves the thread to finish
+        result = await asyncio.shield(_in_thread(eff.shutdown))
+    else:
+        result = eff.shutdown()
     if inspect.isawaitable(result):
         await result
 
@@ -289,5 +325,17 @@ def _initializes_async(eff: providers.Resource[Any]) -> bool:
 def _async_callable(made: object) -> bool:
     if isinstance(made, type):
         return issubclass(made, resources.AsyncResource)
-    target = inspect.unwrap(made) if callable(made) else made  # (async)contextmanager wraps
+    target = made
+    for _ in range(100):  # inspect.unwrap: (async)contextmanager wraps the function
+        inner = getattr(target, "__wrapped__", None)
+        if inner is None:
+            break
+        target = inner
+    if type(target) is types.FunctionType and "_is_coroutine_marker" not in target.__dict__:
+        # a plain function says it in its code flags (what inspect reads, at
+        # a fifth of the cost: this runs at every start of every Resource)
+        return bool(target.__code__.co_flags & _ASYNC_FLAGS)
     return inspect.iscoroutinefunction(target) or inspect.isasyncgenfunction(target)
+
+
+_ASYNC_FLAGS = inspect.CO_COROUTINE | inspect.CO_ASYNC_GENERATOR

@@ -31,7 +31,7 @@ import heapq
 import math
 import sys
 from collections import deque
-from collections.abc import Awaitable, Callable, Coroutine, Iterable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Container, Coroutine, Iterable, Mapping, Sequence
 from typing import Any
 
 __all__ = ["GraphRun", "Outcome"]
@@ -90,7 +90,7 @@ class GraphRun:
         self._left = [len(g) for g in groups]  # unfinished steps per group
         self._group = -1  # the group whose steps may launch now
         self._ready: list[tuple[int, str]] = []  # heap by rank
-        self._inflight: dict[str, asyncio.Task[object]] = {}
+        self._inflight: dict[str, asyncio.Future[object]] = {}
         self._timers: dict[str, asyncio.TimerHandle] = {}  # cancel_grace timers only
         self._deadline_of: dict[str, float] = {}  # steps still within their timeout
         self._deadlines: list[tuple[float, int, str]] = []  # heap; stale entries dropped lazily
@@ -102,7 +102,8 @@ class GraphRun:
         self._finished: deque[tuple[str, Outcome, BaseException | None]] = deque()
         self._draining = False
         self._settled: asyncio.Future[None] | None = None  # done once nothing is left to do
-        self.abandoned: dict[str, asyncio.Task[object]] = {}  # still running, by name
+        self._direct: Container[str] = ()  # steps that return a future (see run())
+        self.abandoned: dict[str, asyncio.Future[object]] = {}  # still running, by name
         self.outcomes: dict[str, tuple[Outcome, BaseException | None]] = {}
 
     def abort(self) -> None:
@@ -120,10 +121,19 @@ class GraphRun:
             self._expire(name)
 
     async def run(
-        self, step: Step, timeout_of: Callable[[str], float | None], on_finish: Finish
+        self,
+        step: Step,
+        timeout_of: Callable[[str], float | None],
+        on_finish: Finish,
+        direct: Container[str] = (),
     ) -> dict[str, tuple[Outcome, BaseException | None]]:
+        """Run ``step(name)`` for every name. The step of a name in
+        ``direct`` is called at once, in the run's context, and must return
+        a future that is already under way (a Resource's initialisation):
+        the run watches that future instead of giving the step a task."""
         self._loop = asyncio.get_running_loop()
         self._step, self._timeout_of, self._on_finish = step, timeout_of, on_finish
+        self._direct = direct
         self._context = contextvars.copy_context()
         self._settled = self._loop.create_future()
         self._advance()
@@ -223,19 +233,28 @@ class GraphRun:
         loop = self._loop
         launched = loop.time()
         self._inflight[name] = _LAUNCHING
-        task = _new_task(loop, self._run_step(name), f"haraka:{name}")
+        direct = name in self._direct
+        if direct:
+            task = self._launch_direct(name)
+            if task is None:
+                return  # it failed at once: it has reported already
+        else:
+            task = _new_task(loop, self._run_step(name), f"haraka:{name}")
         if self._inflight.get(name) is not _LAUNCHING:
             return  # an eager step that never had to wait: it has reported already
         self._inflight[name] = task
         if self._aborted:  # the step's own synchronous part aborted the run
-            self._cancel(name)
+            # (a direct step's future may be a task that has not run yet:
+            # cancelled now, its coroutine would never run at all)
+            loop.call_soon(self._cancel, name)
             return
         timeout = self._timeout_of(name)
         if self._hurried_until is not None:
             left = max(self._hurried_until - launched, 0.0)
             timeout = left if timeout is None else min(timeout, left)
-        if timeout is None:  # no deadline will ever look at this task
-            task.add_done_callback(functools.partial(self._unstarted_done, name))
+        if timeout is None:
+            if not direct:  # no deadline will ever look at this task
+                task.add_done_callback(functools.partial(self._ended, name))
         else:
             when = launched + timeout
             self._deadline_of[name] = when
@@ -262,10 +281,24 @@ class GraphRun:
         self._report(self._outcome(name, False, None))
         return result
 
-    def _unstarted_done(self, name: str, task: asyncio.Task[object]) -> None:
-        """A task cancelled before its coroutine ran cannot report itself."""
+    def _launch_direct(self, name: str) -> asyncio.Future[object] | None:
+        """Call a direct step; its future reports when it is done."""
+        self._begun.add(name)
+        try:
+            future: asyncio.Future[object] = self._step(name)  # type: ignore[assignment]
+        except BaseException as exc:  # (KeyboardInterrupt too: it is the step's failure)
+            self._report(self._outcome(name, False, exc))
+            return None
+        future.add_done_callback(functools.partial(self._ended, name))
+        return future
+
+    def _ended(self, name: str, task: asyncio.Future[object]) -> None:
+        """A step's end seen from outside: a direct step's future, or a task
+        cancelled before its coroutine ran (which cannot report itself)."""
         if self._inflight.get(name) is task:
-            self._report(self._outcome(name, task.cancelled(), None))
+            cancelled = task.cancelled()
+            error = None if cancelled else task.exception()
+            self._report(self._outcome(name, cancelled, error))
 
     def _outcome(
         self, name: str, cancelled: bool, error: BaseException | None
@@ -324,7 +357,7 @@ class GraphRun:
         if heap:
             self._arm(heap[0][0])
 
-    def _live(self, name: str) -> asyncio.Task[object] | None:
+    def _live(self, name: str) -> asyncio.Future[object] | None:
         """``name``'s task if it is still running. A task already done here
         was cancelled from outside before its coroutine ran (a step that ran
         has reported itself): its end is reported now."""
@@ -332,7 +365,7 @@ class GraphRun:
         if task is None or task is _LAUNCHING:
             return None
         if task.done():
-            self._unstarted_done(name, task)
+            self._ended(name, task)
             return None
         return task
 
@@ -355,7 +388,7 @@ class GraphRun:
         self._cancelled.add(name)
         task.cancel()
         if name not in self._begun:
-            task.add_done_callback(functools.partial(self._unstarted_done, name))
+            task.add_done_callback(functools.partial(self._ended, name))
         self._deadline_of.pop(name, None)
         timer = self._timers.pop(name, None)
         if timer is not None:
@@ -375,7 +408,7 @@ class GraphRun:
 
 
 def _keep_cancelling(
-    loop: asyncio.AbstractEventLoop, task: asyncio.Task[Any], every: float
+    loop: asyncio.AbstractEventLoop, task: asyncio.Future[Any], every: float
 ) -> None:
     """Level-triggered cancellation, as in anyio and trio: a task that
     swallowed its cancellation is cancelled again, every ``every`` seconds,

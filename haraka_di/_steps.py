@@ -94,7 +94,7 @@ class Steps:
             record.task = task
             task.add_done_callback(functools.partial(self._late_start, record))
 
-    def _late_start(self, record: Record, task: asyncio.Task[Any]) -> None:
+    def _late_start(self, record: Record, task: asyncio.Future[Any]) -> None:
         record.task = None
         if task.cancelled() or task.exception() is not None:
             return

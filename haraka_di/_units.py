@@ -40,6 +40,9 @@ class Unit(Protocol):
     #: True while ``start()`` is still building the node's object (a start
     #: timeout then says "building ... did not finish").
     building: bool
+    #: True if ``start()`` is a plain call that returns a future already under
+    #: way (a Resource's initialisation): it then runs without a task of its own.
+    direct: bool
 
     @property
     def pending(self) -> bool:
@@ -56,6 +59,7 @@ class ServiceUnit:
     stopped by ``shutdown()``."""
 
     kind = "Service"
+    direct = False  # building and startup() run in the step's own task
     pending = False  # a Service whose start did not finish is not stopped
     __slots__ = ("_assembly", "_runtime", "_spec", "building", "name", "service")
 
