@@ -33,6 +33,7 @@ Delegates (``.provider``) are lazy and order nothing.
 
 from __future__ import annotations
 
+import types
 import typing
 from collections.abc import Hashable, Sequence
 from dataclasses import dataclass, field
@@ -343,11 +344,27 @@ def _injections(provider: providers.Provider[Any]) -> Sequence[Any]:
 
 
 # Plain values injected as they are (numbers, strings, containers of them,
-# and the class a Factory or Singleton provides). ``is_provider`` costs ~0.4 us
-# on them (a failed attribute lookup), more than the rest of an edge; none of
-# these exact types can be a provider.
+# the class a Factory or Singleton provides, the function a Resource or a
+# Callable calls). ``is_provider`` costs ~0.4 us on them (a failed attribute
+# lookup), more than the rest of an edge; none of these exact types can be a
+# provider.
 _PLAIN = frozenset(
-    {int, float, str, bytes, bool, type(None), list, tuple, dict, set, frozenset, type}
+    {
+        int,
+        float,
+        str,
+        bytes,
+        bool,
+        type(None),
+        list,
+        tuple,
+        dict,
+        set,
+        frozenset,
+        type,
+        types.FunctionType,
+        types.BuiltinFunctionType,
+    }
 )
 
 

@@ -35,6 +35,7 @@ import asyncio
 import contextvars
 import enum
 import inspect
+import itertools
 import logging
 import time
 from collections.abc import Callable, Iterable, Mapping
@@ -341,14 +342,8 @@ class Lifecycle:
     ) -> GraphRun:
         """A GraphRun over ``names`` (in plan or reverse-plan order), grouped
         by effective priority level."""
-        groups: list[list[str]] = []
-        level: int | None = None
-        for name in names:
-            p = plan.effective_priority[name]
-            if p != level:
-                groups.append([])
-                level = p
-            groups[-1].append(name)
+        level = plan.effective_priority.__getitem__
+        groups = [list(group) for _, group in itertools.groupby(names, key=level)]
         return GraphRun(
             groups,
             waits_for,

@@ -39,7 +39,7 @@ log = logging.getLogger("haraka_di")
 STARTED = frozenset({ServiceState.STARTED, ServiceState.READY})
 
 
-@dataclass(eq=False)
+@dataclass(eq=False, slots=True)
 class Record:
     """One node's run: what it is, how it is set, and how it went."""
 

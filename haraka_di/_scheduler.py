@@ -28,6 +28,7 @@ import contextvars
 import enum
 import functools
 import heapq
+import itertools
 import math
 import sys
 from collections import deque
@@ -69,19 +70,19 @@ class GraphRun:
         cancel_grace: float,
     ) -> None:
         self._groups = groups
-        self._rank: dict[str, int] = {}
+        everything = list(itertools.chain.from_iterable(groups))
+        rank = self._rank = dict(zip(everything, range(len(everything)), strict=True))
         self._group_of: dict[str, int] = {}
         for g, names in enumerate(groups):
-            for name in names:
-                self._rank[name] = len(self._rank)
-                self._group_of[name] = g
-        self._successors: dict[str, list[str]] = {n: [] for n in self._rank}
-        self._missing: dict[str, int] = dict.fromkeys(self._rank, 0)
-        for name in self._rank:
+            self._group_of.update(dict.fromkeys(names, g))
+        # only the names that wait for something, or are waited for, have entries
+        self._successors: dict[str, list[str]] = {}
+        self._missing: dict[str, int] = {}
+        for name in everything:
             for before in waits_for.get(name, ()):
-                if before in self._rank:
-                    self._successors[before].append(name)
-                    self._missing[name] += 1
+                if before in rank:
+                    self._successors.setdefault(before, []).append(name)
+                    self._missing[name] = self._missing.get(name, 0) + 1
         self._limit = max_concurrency
         self._fail_fast = fail_fast
         self._grace = cancel_grace
@@ -103,6 +104,8 @@ class GraphRun:
         self._draining = False
         self._settled: asyncio.Future[None] | None = None  # done once nothing is left to do
         self._direct: Container[str] = ()  # steps that return a future (see run())
+        self._watch: list[tuple[str, asyncio.Future[object]]] = []  # direct, not yet swept
+        self._sweep_due = False
         self.abandoned: dict[str, asyncio.Future[object]] = {}  # still running, by name
         self.outcomes: dict[str, tuple[Outcome, BaseException | None]] = {}
 
@@ -180,6 +183,10 @@ class GraphRun:
                     self._launch(heapq.heappop(ready)[1])
                 if not self._finished:
                     break
+            if self._watch and not self._sweep_due:
+                # after every init launched here has queued its first step
+                self._sweep_due = True
+                self._loop.call_soon(self._sweep)
             if not self._inflight and (self._aborted or not ready):
                 self._resolve(None)
         except BaseException as exc:  # a bug in on_finish: fail the run, never hang it
@@ -209,7 +216,7 @@ class GraphRun:
                 self._loop.call_soon(self.abort)
             return
         missing = self._missing
-        for successor in self._successors[name]:
+        for successor in self._successors.get(name, ()):
             missing[successor] -= 1
             if missing[successor] == 0 and self._group_of[successor] == self._group:
                 heapq.heappush(self._ready, (self._rank[successor], successor))
@@ -223,7 +230,7 @@ class GraphRun:
         while g + 1 < len(groups):
             g += 1
             for name in groups[g]:
-                if self._missing[name] == 0:
+                if not self._missing.get(name):
                     heapq.heappush(self._ready, (self._rank[name], name))
             if self._left[g]:
                 break
@@ -235,9 +242,12 @@ class GraphRun:
         self._inflight[name] = _LAUNCHING
         direct = name in self._direct
         if direct:
-            task = self._launch_direct(name)
-            if task is None:
-                return  # it failed at once: it has reported already
+            self._begun.add(name)
+            try:
+                task = self._step(name)  # type: ignore[assignment]
+            except BaseException as exc:  # (KeyboardInterrupt too: the step's failure)
+                self._report(self._outcome(name, False, exc))
+                return
         else:
             task = _new_task(loop, self._run_step(name), f"haraka:{name}")
         if self._inflight.get(name) is not _LAUNCHING:
@@ -252,6 +262,8 @@ class GraphRun:
         if self._hurried_until is not None:
             left = max(self._hurried_until - launched, 0.0)
             timeout = left if timeout is None else min(timeout, left)
+        if direct:
+            self._watch.append((name, task))  # swept once the drain has launched all
         if timeout is None:
             if not direct:  # no deadline will ever look at this task
                 task.add_done_callback(functools.partial(self._ended, name))
@@ -281,16 +293,28 @@ class GraphRun:
         self._report(self._outcome(name, False, None))
         return result
 
-    def _launch_direct(self, name: str) -> asyncio.Future[object] | None:
-        """Call a direct step; its future reports when it is done."""
-        self._begun.add(name)
+    def _sweep(self) -> None:
+        """The direct steps launched since the last sweep, one loop iteration
+        later: the futures done by now (an init that never waits finishes in
+        its task's first step, which ran before this) report together, and
+        the run processes them in one drain; the others report through a
+        done-callback."""
+        watch, self._watch, self._sweep_due = self._watch, [], False
+        inflight, timed_out, report = self._inflight, self._timed_out, self._report
+        draining, self._draining = self._draining, True
         try:
-            future: asyncio.Future[object] = self._step(name)  # type: ignore[assignment]
-        except BaseException as exc:  # (KeyboardInterrupt too: it is the step's failure)
-            self._report(self._outcome(name, False, exc))
-            return None
-        future.add_done_callback(functools.partial(self._ended, name))
-        return future
+            for name, future in watch:
+                if inflight.get(name) is not future:
+                    continue  # reported already (cancelled, abandoned)
+                if not future.done():
+                    future.add_done_callback(functools.partial(self._ended, name))
+                elif future.cancelled() or future.exception() is not None or name in timed_out:
+                    self._ended(name, future)
+                else:  # the usual end, what _outcome() would say
+                    report((name, Outcome.DONE, None))
+        finally:
+            self._draining = draining
+        self._kick()
 
     def _ended(self, name: str, task: asyncio.Future[object]) -> None:
         """A step's end seen from outside: a direct step's future, or a task
