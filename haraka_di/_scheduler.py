@@ -241,10 +241,11 @@ class GraphRun:
         launched = loop.time()
         self._inflight[name] = _LAUNCHING
         direct = name in self._direct
+        task: asyncio.Future[object]
         if direct:
             self._begun.add(name)
             try:
-                task = self._step(name)  # type: ignore[assignment]
+                task = self._step(name)  # type: ignore[assignment]  # (see run())
             except BaseException as exc:  # (KeyboardInterrupt too: the step's failure)
                 self._report(self._outcome(name, False, exc))
                 return
