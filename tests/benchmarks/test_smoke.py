@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import functools
 import importlib.util
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -78,6 +79,28 @@ def test_resource_benchmarks_say_whether_haraka_ran(name: str) -> None:
     theirs = [line for line in lines if line.startswith(("dependency-injector", "asyncio by hand"))]
     assert theirs, result.stdout
     assert not any("skipped (see below)" in line for line in theirs), result.stdout
+
+
+@pytest.mark.timeout(120)
+def test_the_resource_start_breakdown_runs_and_adds_up() -> None:
+    result = subprocess.run(
+        [
+            sys.executable,
+            str(BENCHMARKS_DIR / "resource_start_parts.py"),
+            *("--resources", "20", "--repeat", "1"),
+        ],
+        cwd=BENCHMARKS_DIR.parent,
+        capture_output=True,
+        text=True,
+        timeout=110,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    cells = [re.split(r"\s{2,}", line.strip()) for line in result.stdout.splitlines()]
+    rows = {row[0]: row[1:] for row in cells if len(row) > 1}
+    assert float(rows["init_resources(), whole"][1]) == 1.0, result.stdout
+    for part in ("discovery", "registry: plan, records, units", "the start run"):
+        assert float(rows[part][0]) > 0, result.stdout
+    assert "reproduce: python benchmarks/resource_start_parts.py --resources 20" in result.stdout
 
 
 def test_run_all_rejects_unknown_names() -> None:
