@@ -45,6 +45,7 @@ from typing import Any
 
 from ._plan import Plan
 from ._record import Board, Record
+from ._report import count_nodes
 from ._scheduler import GraphRun, Outcome
 from ._service import LifecycleState
 from ._steps import Steps, as_exception, awaited, describe
@@ -218,7 +219,8 @@ class Lifecycle:
     # -- undoing what started ------------------------------------------------------
 
     async def _fail_startup(self, failures: Mapping[str, BaseException]) -> None:
-        started = len(self.steps.started)
+        records = self.board.records
+        started = count_nodes(records[name].unit.kind for name in self.steps.started)
         stop_errors = await self._teardown(drain=False)
         why, signal = self._why
         if failures:
@@ -226,7 +228,7 @@ class Lifecycle:
             message = f"Startup failed: {what}"
         else:
             message = f"Startup interrupted by {why}"
-        message += f". Stopped the {started} service(s) that had started"
+        message += f". Stopped the {started} that had started"
         if stop_errors:
             message += " (some stops failed: " + ", ".join(stop_errors) + ")"
         self._on_failed()

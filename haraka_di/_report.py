@@ -63,15 +63,17 @@ def _ms(seconds: float | None) -> str:
 def count_nodes(kinds: Iterable[str], after: str = "") -> str:
     """How many nodes of which kind, for people.
 
-    Only services: ``4 service(s)``; with Resources among them: ``5 node(s)
-    (4 service(s), 1 resource(s))``. ``after`` goes right after the count
-    (``" ready"``: ``5 node(s) ready (4 service(s), 1 resource(s))``).
+    Only services: ``4 service(s)``; only Resources: ``2 resource(s)``; both:
+    ``5 node(s) (4 service(s), 1 resource(s))``. ``after`` goes right after
+    the count (``" ready"``: ``5 node(s) ready (4 service(s), 1 resource(s))``).
     """
     listed = list(kinds)
     resources = sum(1 for kind in listed if kind == "Resource")
     services = len(listed) - resources
     if not resources:
         return f"{services} service(s){after}"
+    if not services:
+        return f"{resources} resource(s){after}"
     return f"{len(listed)} node(s){after} ({services} service(s), {resources} resource(s))"
 
 

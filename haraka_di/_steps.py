@@ -68,18 +68,19 @@ class Steps:
             log.info("start of %s cancelled", name)
             self.board.set_state(record, ServiceState.STOPPED)
             return
+        kind = record.unit.kind.lower()
         if outcome is Outcome.TIMED_OUT or outcome is Outcome.ABANDONED:
             what = (
-                f"building service {name!r} did not finish"
+                f"building {kind} {name!r} did not finish"
                 if record.unit.building
-                else f"service {name!r} did not start"
+                else f"{kind} {name!r} did not start"
             )
             error = TimeoutError(
                 f"{what} within {record.start_timeout}s"
                 + (" and ignored its cancellation" if outcome is Outcome.ABANDONED else "")
             )
         record.error = error
-        log.error("service %s failed to start: %r", name, error)
+        log.error("%s %s failed to start: %r", kind, name, error)
         self.board.set_state(record, ServiceState.FAILED, error)
 
     def start_timeout_of(self, name: str) -> float | None:
@@ -135,12 +136,13 @@ class Steps:
             log.info("stopped %s", name)
             self.board.set_state(record, ServiceState.STOPPED)
             return
+        kind = record.unit.kind.lower()
         if error is None:
             why = "a forced shutdown" if self._forced() else f"its {record.stop_timeout}s timeout"
-            error = TimeoutError(f"stop of service {name!r} was cut short by {why}")
+            error = TimeoutError(f"stop of {kind} {name!r} was cut short by {why}")
         self.stop_errors[name] = as_exception(error)
         record.error = error
-        log.error("service %s failed to stop: %r", name, error)
+        log.error("%s %s failed to stop: %r", kind, name, error)
         self.board.set_state(record, ServiceState.FAILED, error)
 
     def stop_timeout_of(self, name: str) -> float | None:

@@ -202,6 +202,10 @@ async def test_an_init_that_raises_rolls_back_what_started_and_is_named(kind: st
     with pytest.raises(StartupError, match="bad") as caught:
         await orch.run()
     assert caught.value.services == ("bad",)
+    # the count says what kind of node started (a Resource and a service)
+    assert str(caught.value).endswith(
+        ". Stopped the 2 node(s) (1 service(s), 1 resource(s)) that had started."
+    )
     assert isinstance(caught.value.failures["bad"], OSError)
     # exactly what started was undone, in reverse
     assert journal[-2:] == ["cache:stop", "db:close"]
@@ -247,6 +251,8 @@ async def test_a_cleanup_that_hangs_past_its_stop_timeout_is_reported(kind: str)
         await orch.shutdown()
     assert time.monotonic() - began < 2.0
     assert set(caught.value.failures) == {"b"}
+    cut = caught.value.failures["b"]
+    assert str(cut) == "stop of resource 'b' was cut short by its 0.2s timeout"
     assert "a:close" in journal  # the others still close
     assert not container.b.initialized  # dependency-injector forgot it: no second close
 
@@ -262,8 +268,12 @@ async def test_a_start_timeout_on_a_slow_sync_init_rolls_back_and_closes_it_late
     orch = Orchestrator(container, handle_signals=False, stop_timeout=5)
     orch.configure("slow", start_timeout=0.1)
     began = time.monotonic()
-    with pytest.raises(StartupError, match="slow"):
+    with pytest.raises(StartupError) as caught:
         await orch.run()
+    assert str(caught.value) == (
+        "Startup failed: 'slow': TimeoutError: resource 'slow' did not start within 0.1s. "
+        "Stopped the 2 resource(s) that had started."
+    )
     # the rollback waited for the thread: its init returned, then it closed
     assert journal.count("slow:close") == 1 and journal.count("db:close") == 1
     assert before(journal, "slow:close", "db:close")
