@@ -114,17 +114,17 @@ class ResourceUnit:
 
     @property
     def pending(self) -> bool:
-        """Does ``stop()`` have something to close or wait for (the start
-        may have been cancelled, timed out or abandoned)?"""
+        """After a start that did not count as one (cancelled or timed out):
+        is something open all the same, or being closed, for ``stop()``? An
+        init still running (abandoned: it ignored its cancellation) is not:
+        whoever watches it stops it if it ever succeeds."""
         init = self._init
         if init is not None and init.cancelled():
             self._abandoned()
-        if self._leftover is not None:
-            return True
-        return init is not None and (not init.done() or _succeeded(init))
+        return self._leftover is not None or _succeeded(init)
 
     def start(self) -> asyncio.Future[Any]:
-        if self.pending:
+        if self.pending or (self._init is not None and not self._init.done()):
             raise RuntimeError(f"resource {self.name!r} is already started; stop() it first")
         eff = effective(self.provider)
         if not isinstance(eff, providers.Resource):
@@ -135,18 +135,19 @@ class ResourceUnit:
         return init
 
     async def stop(self) -> None:
-        if self._init is not None and self._init.cancelled():
+        init, eff = self._init, self._running
+        if init is not None and init.cancelled():
             self._abandoned()
-        init, self._init = self._init, None
-        eff, self._running = self._running, None
+        elif init is not None and not init.done():
+            # still starting: wait (a stop cut short keeps the state, so a
+            # later stop still closes it once it opens)
+            await asyncio.wait({init})
         leftover, self._leftover = self._leftover, None
+        self._init = self._running = None
         if leftover is not None:
             await leftover
-        elif init is not None and eff is not None:
-            if not init.done():  # still going (abandoned): close it if it opens after all
-                await asyncio.wait({init})
-            if _succeeded(init):
-                await _shutdown(eff, self._threaded)
+        elif eff is not None and _succeeded(init):
+            await _shutdown(eff, self._threaded)
 
     def _init_in_thread(self, eff: providers.Resource[Any]) -> asyncio.Future[Any]:
         """The init in a worker thread, behind a future of its own: cancelling

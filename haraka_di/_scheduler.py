@@ -391,9 +391,10 @@ class GraphRun:
             self._arm(heap[0][0])
 
     def _live(self, name: str) -> asyncio.Future[object] | None:
-        """``name``'s task if it is still running. A task already done here
-        was cancelled from outside before its coroutine ran (a step that ran
-        has reported itself): its end is reported now."""
+        """``name``'s task (or direct future) if it is still running. One
+        already done here is a direct step's future not swept yet, or a task
+        cancelled from outside before its coroutine ran (a step that ran has
+        reported itself): its end is reported now."""
         task = self._inflight.get(name)
         if task is None or task is _LAUNCHING:
             return None

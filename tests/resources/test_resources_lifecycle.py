@@ -6,6 +6,8 @@ and inline List/Dict/Selector, SIGTERM in a real process, and FastAPI's
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import inspect
 import signal
 import time
@@ -282,6 +284,43 @@ async def test_a_start_timeout_on_a_slow_sync_init_rolls_back_and_closes_it_late
 
 
 # -- overrides ----------------------------------------------------------------
+
+
+async def test_an_async_init_that_ignores_its_cancellation_is_closed_once_it_opens() -> None:
+    # Past its start timeout and cancel_grace the start is abandoned; the
+    # init finishes later all the same, and then it is closed, once.
+    journal = Journal()
+    finished = asyncio.Event()
+
+    async def stubborn() -> AsyncIterator[str]:
+        journal.append("stubborn:opening")
+        connect = asyncio.ensure_future(asyncio.sleep(0.5))
+        while not connect.done():
+            with contextlib.suppress(asyncio.CancelledError):  # every time: it keeps going
+                await asyncio.shield(connect)
+        journal.append("stubborn:open")
+        finished.set()
+        yield "conn"
+        journal.append("stubborn:close")
+
+    class C(containers.DeclarativeContainer):
+        db = providers.Resource(make("async-generator", journal, tag="db"))
+        stubborn_one = providers.Resource(stubborn)
+
+    container = C()
+    orch = Orchestrator(container, handle_signals=False, cancel_grace=0.05)
+    orch.configure("stubborn_one", start_timeout=0.05)
+    with pytest.raises(StartupError) as caught:
+        await orch.run()
+    assert "did not start within 0.05s and ignored its cancellation" in str(caught.value)
+    assert "stubborn:close" not in journal  # not open yet: nothing to close
+    await asyncio.wait_for(finished.wait(), 5)
+    for _ in range(100):  # the late stop runs as soon as the init returned
+        if "stubborn:close" in journal:
+            break
+        await asyncio.sleep(0.01)
+    assert journal.count("stubborn:close") == 1 and journal.count("db:close") == 1
+    assert not container.stubborn_one.initialized
 
 
 async def test_a_resource_overridden_by_an_object_is_not_initialised() -> None:
