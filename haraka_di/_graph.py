@@ -48,7 +48,15 @@ if TYPE_CHECKING:
     # its wiring); haraka_di imports it only when handed a container.
     from dependency_injector import containers
 
-__all__ = ["ContainerGraph", "ServiceSpec", "as_container", "discover", "effective"]
+__all__ = [
+    "ContainerGraph",
+    "ServiceSpec",
+    "as_container",
+    "discover",
+    "effective",
+    "injections",
+    "is_provider",
+]
 
 
 @dataclass(eq=False)
@@ -137,13 +145,13 @@ def discover(container: containers.Container, runtime_type: type) -> ContainerGr
     named = node_of.get
     for spec, eff in zip(graph.services, built_by, strict=True):
         found: dict[str, None] = {}
-        for child in _injections(eff):
+        for child in injections(eff):
             # An injection that is a service itself (the usual edge) is
             # looked up right here: no call, no tuple, no provider check.
             name = named(id(child))
             if name is not None:
                 found[name] = None
-            elif _is_provider(child):
+            elif is_provider(child):
                 for name in reach.of(child):
                     found[name] = None
         found.pop(spec.name, None)
@@ -253,7 +261,7 @@ def _inline(
         branch = _selected(provider)
         items = [] if branch is None else [(path, branch)]
     for where, child in items:
-        if not _is_provider(child) or id(child) in node_of:
+        if not is_provider(child) or id(child) in node_of:
             continue  # a value, or a reference to a node declared elsewhere
         eff = effective(child)  # type: ignore[arg-type]
         if id(eff) in node_of:
@@ -327,7 +335,7 @@ _PURE_SELECTORS = (
 )
 
 
-def _injections(provider: providers.Provider[Any]) -> Sequence[Any]:
+def injections(provider: providers.Provider[Any]) -> Sequence[Any]:
     """What ``provider`` injects, without its overriding providers; for the
     usual provider types also plain values (callers skip non-providers)."""
     kind = type(provider)
@@ -368,7 +376,7 @@ _PLAIN = frozenset(
 )
 
 
-def _is_provider(obj: object) -> bool:
+def is_provider(obj: object) -> bool:
     return type(obj) not in _PLAIN and providers.is_provider(obj)
 
 
@@ -396,8 +404,8 @@ class _Reach:
             result = self.of(eff)
         else:
             found: dict[str, None] = {}
-            for child in _injections(provider):
-                if _is_provider(child):
+            for child in injections(provider):
+                if is_provider(child):
                     for n in self.of(child):
                         found[n] = None
             result = tuple(found)

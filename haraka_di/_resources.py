@@ -66,7 +66,7 @@ from typing import Any
 
 from dependency_injector import providers, resources
 
-from ._graph import effective
+from ._graph import effective, injections, is_provider
 
 __all__ = ["ResourceUnit"]
 
@@ -303,14 +303,16 @@ async def _shutdown(eff: providers.Resource[Any], threaded: bool) -> None:
 def _initializes_async(eff: providers.Resource[Any]) -> bool:
     """Does dependency-injector initialise ``eff`` asynchronously (so that it
     must run on the loop)? Its initialiser is async, or an argument comes
-    from an asynchronous provider."""
+    from an asynchronous provider - the one that would really be called (an
+    override counts, what it overrides does not: the same walk as the
+    graph's edges)."""
     made = eff.provides
     if _async_callable(made) or providers.is_provider(made):
         return True
     if eff.is_async_mode_enabled():
         return True
     seen: set[int] = set()
-    stack = [c for c in (*eff.args, *eff.kwargs.values()) if providers.is_provider(c)]
+    stack = [c for c in (*eff.args, *eff.kwargs.values()) if is_provider(c)]
     while stack:
         child = stack.pop()
         if id(child) in seen:
@@ -318,11 +320,12 @@ def _initializes_async(eff: providers.Resource[Any]) -> bool:
         seen.add(id(child))
         if isinstance(child, providers.Delegate) or providers.is_delegated(child):
             continue  # injected as the provider itself, not called
-        if isinstance(child, providers.Coroutine) or child.is_async_mode_enabled():
+        called = effective(child)
+        if isinstance(called, providers.Coroutine) or called.is_async_mode_enabled():
             return True
-        if isinstance(child, providers.Resource) and _async_callable(child.provides):
+        if isinstance(called, providers.Resource) and _async_callable(called.provides):
             return True
-        stack.extend(child.related)
+        stack.extend(c for c in injections(called) if is_provider(c))
     return False
 
 

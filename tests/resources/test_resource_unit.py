@@ -255,3 +255,25 @@ async def test_a_sync_resource_with_an_async_argument_is_initialised_on_the_loop
     await pool.stop()
     assert journal == ["opening", "open"] * 2 + ["close"] * 2
     assert not container.client.initialized and not container.pool.initialized
+
+
+async def test_an_async_argument_overridden_by_a_plain_value_leaves_the_init_in_a_thread() -> None:
+    # What is called is the override (a plain value): dependency-injector
+    # initialises synchronously, so a slow sync init must not run on the loop.
+    async def token() -> str:
+        return "async token"
+
+    container = containers.DynamicContainer()
+    container.token = providers.Coroutine(token)
+    container.res = providers.Resource(make("generator", [], init_delay=0.3), token=container.token)
+    container.token.override(providers.Object("plain token"))
+    unit = ResourceUnit("res", container.res)
+    start = unit.start()
+    ticks = 0
+    while not start.done():
+        await asyncio.sleep(0.01)
+        ticks += 1
+    await start
+    assert ticks >= 10  # the loop kept running during the init
+    await unit.stop()
+    assert not container.res.initialized
