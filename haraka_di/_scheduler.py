@@ -24,9 +24,9 @@ their tasks' first steps: those done by then (an init that never waits)
 report together and are processed in one drain, the others through a
 done-callback. Cancelling a direct step cancels its future.
 
-Timeouts share one loop timer per run (a heap of deadlines, the earliest
-armed); a finished step's deadline is dropped lazily. Why each of these
-choices is fast: docs/performance.md, "What the engine does to be fast".
+Timeouts share one loop timer per run (:class:`~haraka_di._deadlines.Deadlines`).
+Why each of these choices is fast: docs/performance.md, "What the engine
+does to be fast".
 """
 
 from __future__ import annotations
@@ -37,11 +37,12 @@ import enum
 import functools
 import heapq
 import itertools
-import math
-import sys
 from collections import deque
-from collections.abc import Awaitable, Callable, Container, Coroutine, Iterable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Container, Iterable, Mapping, Sequence
 from typing import Any
+
+from ._deadlines import Deadlines
+from ._steptask import Escalated, keep_cancelling, new_task
 
 __all__ = ["GraphRun", "Outcome"]
 
@@ -101,10 +102,7 @@ class GraphRun:
         self._ready: list[tuple[int, str]] = []  # heap by rank
         self._inflight: dict[str, asyncio.Future[object]] = {}
         self._timers: dict[str, asyncio.TimerHandle] = {}  # cancel_grace timers only
-        self._deadline_of: dict[str, float] = {}  # steps still within their timeout
-        self._deadlines: list[tuple[float, int, str]] = []  # heap; stale entries dropped lazily
-        self._alarm: asyncio.TimerHandle | None = None  # armed for the earliest deadline
-        self._alarm_at = math.inf
+        self._deadlines = Deadlines(self._expire)
         self._timed_out: set[str] = set()
         self._cancelled: set[str] = set()  # cancelled by this run (abort, timeout)
         self._begun: set[str] = set()  # steps whose coroutine has started running
@@ -123,10 +121,10 @@ class GraphRun:
         for name in list(self._inflight):
             self._cancel(name)
 
-    def hurry(self, until: float = -math.inf) -> None:
+    def hurry(self, until: float) -> None:
         """Keep launching, but with no time to spare: in-flight steps are
-        cancelled now, and later steps must finish by ``until`` (loop time;
-        by default at once), or their own timeout if that is sooner."""
+        cancelled now, and later steps must finish by ``until`` (loop time),
+        or their own timeout if that is sooner."""
         self._hurried_until = until
         for name in list(self._inflight):
             self._expire(name)
@@ -156,7 +154,7 @@ class GraphRun:
             await self._settle()
             raise
         finally:
-            self._disarm()
+            self._deadlines.close()
         return self.outcomes
 
     async def _settle(self) -> None:
@@ -258,7 +256,7 @@ class GraphRun:
                 self._report(self._outcome(name, False, exc))
                 return
         else:
-            task = _new_task(loop, self._run_step(name), f"haraka:{name}")
+            task = new_task(loop, self._run_step(name), f"haraka:{name}")
         if self._inflight.get(name) is not _LAUNCHING:
             return  # an eager step that never had to wait: it has reported already
         self._inflight[name] = task
@@ -277,11 +275,7 @@ class GraphRun:
             if not direct:  # no deadline will ever look at this task
                 task.add_done_callback(functools.partial(self._ended, name))
         else:
-            when = launched + timeout
-            self._deadline_of[name] = when
-            heapq.heappush(self._deadlines, (when, self._rank[name], name))
-            if when < self._alarm_at:
-                self._arm(when)
+            self._deadlines.set(name, launched + timeout, self._rank[name])
 
     async def _run_step(self, name: str) -> object:
         # The step's coroutine is made here, so a task cancelled before it ever
@@ -297,7 +291,7 @@ class GraphRun:
                 return None  # the run holds the error now: nothing to retrieve
             if isinstance(exc, KeyboardInterrupt | SystemExit):
                 # Raised out of a task, these would tear through the event loop.
-                raise _Escalated(exc) from exc
+                raise Escalated(exc) from exc
             raise  # abandoned: whoever watches abandoned tasks sees it
         self._report(self._outcome(name, False, None))
         return result
@@ -353,7 +347,7 @@ class GraphRun:
         name = finished[0]
         if self._inflight.pop(name, None) is None:
             return False
-        self._deadline_of.pop(name, None)
+        self._deadlines.drop(name)
         timer = self._timers.pop(name, None)
         if timer is not None:
             timer.cancel()
@@ -361,34 +355,7 @@ class GraphRun:
         self._kick()
         return True
 
-    # -- timeouts, cancellation, abandonment ------------------------------------
-
-    def _arm(self, when: float) -> None:
-        if self._alarm is not None:
-            self._alarm.cancel()
-        self._alarm_at = when
-        self._alarm = self._loop.call_at(when, self._on_alarm)
-
-    def _disarm(self) -> None:
-        if self._alarm is not None:
-            self._alarm.cancel()
-            self._alarm = None
-        self._alarm_at = math.inf
-
-    def _on_alarm(self) -> None:
-        """Expire every step whose deadline has come, then re-arm for the next."""
-        # The loop may run a timer a hair before its time (clock resolution):
-        # the deadline it was armed for counts as come.
-        now = max(self._loop.time(), self._alarm_at)
-        self._alarm = None
-        self._alarm_at = math.inf
-        heap = self._deadlines
-        while heap and (heap[0][0] <= now or self._deadline_of.get(heap[0][2]) != heap[0][0]):
-            when, _, name = heapq.heappop(heap)
-            if self._deadline_of.get(name) == when:  # not finished nor cancelled since
-                self._expire(name)
-        if heap:
-            self._arm(heap[0][0])
+    # -- timeouts (see _deadlines), cancellation, abandonment --------------------
 
     def _live(self, name: str) -> asyncio.Future[object] | None:
         """``name``'s task (or direct future) if it is still running. One
@@ -423,7 +390,7 @@ class GraphRun:
         task.cancel()
         if name not in self._begun:
             task.add_done_callback(functools.partial(self._ended, name))
-        self._deadline_of.pop(name, None)
+        self._deadlines.drop(name)
         timer = self._timers.pop(name, None)
         if timer is not None:
             timer.cancel()
@@ -436,40 +403,6 @@ class GraphRun:
         self._timers.pop(name, None)
         self.abandoned[name] = task
         task.add_done_callback(lambda _: self.abandoned.pop(name, None))
-        _keep_cancelling(self._loop, task, max(min(self._grace, 0.1), 0.01))
+        keep_cancelling(self._loop, task, max(min(self._grace, 0.1), 0.01))
         self._finished.append((name, Outcome.ABANDONED, None))
         self._kick()
-
-
-def _keep_cancelling(
-    loop: asyncio.AbstractEventLoop, task: asyncio.Future[Any], every: float
-) -> None:
-    """Level-triggered cancellation, as in anyio and trio: a task that
-    swallowed its cancellation is cancelled again, every ``every`` seconds,
-    until it ends (so an event loop can still close after it)."""
-    if not task.done():
-        task.cancel()
-        loop.call_later(every, _keep_cancelling, loop, task, every)
-
-
-class _Escalated(Exception):
-    """Carries a KeyboardInterrupt/SystemExit out of a step as a failure
-    instead of letting it tear through the event loop."""
-
-    def __init__(self, original: BaseException) -> None:
-        super().__init__(repr(original))
-        self.original = original
-
-
-def _new_task(
-    loop: asyncio.AbstractEventLoop, coro: Coroutine[Any, Any, object], name: str
-) -> asyncio.Task[object]:
-    """A task for one step; on Python 3.12+ an eagerly started one (it runs
-    up to its first real wait at once, so a step that never waits costs no
-    loop round trip). A custom task factory is respected."""
-    if loop.get_task_factory() is None:
-        return asyncio.Task(coro, loop=loop, name=name, **_EAGER)
-    return loop.create_task(coro, name=name)
-
-
-_EAGER: dict[str, Any] = {"eager_start": True} if sys.version_info >= (3, 12) else {}

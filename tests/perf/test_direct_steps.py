@@ -52,7 +52,7 @@ async def test_direct_futures_are_no_tasks_and_finish_in_dependency_order() -> N
     assert order == ["a", "b", "c"]
     assert outcomes == {n: (Outcome.DONE, None) for n in "abc"}
     assert [n for n, _, _ in finished] == ["a", "b", "c"]
-    assert run._alarm is None and not run._deadline_of and not run._watch
+    assert not run._deadlines.armed and not run._deadlines and not run._watch
 
 
 async def test_a_direct_future_that_waits_reports_through_its_callback() -> None:

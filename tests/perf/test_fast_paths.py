@@ -52,7 +52,7 @@ async def test_finished_steps_leave_no_timer_behind() -> None:
 
     outcomes = await run.run(step, lambda name: 0.2, lambda n, o, e: finished.append((n, o)))
     assert outcomes == {"a": (Outcome.DONE, None), "b": (Outcome.DONE, None)}
-    assert run._alarm is None and not run._deadline_of
+    assert not run._deadlines.armed and not run._deadlines
     await asyncio.sleep(0.3)  # past the 0.2 s deadlines: nothing expires late
     assert finished == [("a", Outcome.DONE), ("b", Outcome.DONE)]
 
