@@ -78,7 +78,7 @@ def test_the_sdist_holds_the_readme_the_docs_and_py_typed(dists: tuple[Path, Pat
     with tarfile.open(sdist) as archive:
         top, _, _ = archive.getnames()[0].partition("/")
         names = {name.partition("/")[2] for name in archive.getnames()}
-    assert {"README.md", "CHANGELOG.md", "pyproject.toml", "haraka_di/py.typed"} <= names
+    assert {"README.md", "CHANGELOG.md", "LICENSE", "pyproject.toml", "haraka_di/py.typed"} <= names
     assert DOCS and {f"docs/{page}" for page in DOCS} <= names, sorted(names)
     assert {"haraka_di/fastapi/__init__.py", "haraka_di/cli/__init__.py"} <= names
     assert not [n for n in names if "__pycache__" in n or n.endswith(".pyc")]
@@ -94,6 +94,7 @@ def test_the_wheel_holds_the_subpackages_and_py_typed(dists: tuple[Path, Path, s
     for package in ("haraka_di", "haraka_di/fastapi", "haraka_di/cli"):
         assert f"{package}/__init__.py" in names, sorted(names)
     assert "haraka_di/py.typed" in names
+    assert any(n.endswith(".dist-info/licenses/LICENSE") for n in names), sorted(names)
     assert "haraka = haraka_di.cli:main" in scripts
     assert not [n for n in names if n.startswith(("tests/", "containers/", "docs/"))]
 
