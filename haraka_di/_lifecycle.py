@@ -150,7 +150,9 @@ class Lifecycle:
         run = self._run = self._graph_run(plan, plan.order, plan.dependencies, fail_fast=True)
         try:
             direct = {name for name, record in records.items() if record.unit.direct}
-            outcomes = await run.run(steps.start, steps.start_timeout_of, steps.on_started, direct)
+            outcomes = await run.run(
+                steps.start, steps.start_timeout_of, steps.on_started, direct, steps.start_direct
+            )
         except BaseException:  # we were cancelled ourselves: undo, and let it through
             self._run = None
             await self._teardown(drain=False)

@@ -56,6 +56,9 @@ class Outcome(enum.Enum):
 
 
 Step = Callable[[str], Awaitable[object]]
+#: Starts direct steps together: per name, the future under way, or the
+#: exception its synchronous part raised.
+StartDirect = Callable[[Sequence[str]], Sequence["asyncio.Future[object] | BaseException"]]
 Finish = Callable[[str, Outcome, BaseException | None], None]
 
 _LAUNCHING: Any = object()  # in flight, its task still being created
@@ -109,7 +112,8 @@ class GraphRun:
         self._finished: deque[tuple[str, Outcome, BaseException | None]] = deque()
         self._draining = False
         self._settled: asyncio.Future[None] | None = None  # done once nothing is left to do
-        self._direct: Container[str] = ()  # steps that return a future (see run())
+        self._direct: Container[str] = ()  # steps started by start_direct (see run())
+        self._start_direct: StartDirect | None = None
         self._watch: list[tuple[str, asyncio.Future[object]]] = []  # direct, not yet swept
         self._sweep_due = False
         self.abandoned: dict[str, asyncio.Future[object]] = {}  # still running, by name
@@ -135,14 +139,18 @@ class GraphRun:
         timeout_of: Callable[[str], float | None],
         on_finish: Finish,
         direct: Container[str] = (),
+        start_direct: StartDirect | None = None,
     ) -> dict[str, tuple[Outcome, BaseException | None]]:
-        """Run ``step(name)`` for every name. The step of a name in
-        ``direct`` is called at once, in the run's context, and must return
-        a future that is already under way (a Resource's initialisation):
-        the run watches that future instead of giving the step a task."""
+        """Run ``step(name)`` for every name, each in a task of its own; but
+        the names in ``direct`` are started by ``start_direct(names)``, the
+        ones ready together in one call, in the run's context: each gives a
+        future already under way (a Resource's initialisation), which the
+        run watches instead of giving the step a task."""
+        if direct and start_direct is None:
+            raise TypeError("direct steps need start_direct")
         self._loop = asyncio.get_running_loop()
         self._step, self._timeout_of, self._on_finish = step, timeout_of, on_finish
-        self._direct = direct
+        self._direct, self._start_direct = direct, start_direct
         self._context = contextvars.copy_context()
         self._settled = self._loop.create_future()
         self._advance()
@@ -176,7 +184,8 @@ class GraphRun:
 
     def _drain(self) -> None:
         self._draining = True
-        limit, ready = self._limit, self._ready
+        limit, ready, direct = self._limit, self._ready, self._direct
+        batch: list[str] = []  # the direct steps ready together
         try:
             while True:
                 while self._finished:
@@ -184,9 +193,19 @@ class GraphRun:
                 while (
                     ready
                     and not self._aborted
-                    and (limit is None or len(self._inflight) + len(self._finished) < limit)
+                    and (
+                        limit is None
+                        or len(self._inflight) + len(self._finished) + len(batch) < limit
+                    )
                 ):
-                    self._launch(heapq.heappop(ready)[1])
+                    name = heapq.heappop(ready)[1]
+                    if name in direct:
+                        batch.append(name)
+                    else:
+                        self._launch(name)
+                if batch:
+                    self._launch_direct(batch)
+                    batch = []
                 if not self._finished:
                     break
             if self._watch and not self._sweep_due:
@@ -246,36 +265,52 @@ class GraphRun:
         loop = self._loop
         launched = loop.time()
         self._inflight[name] = _LAUNCHING
-        direct = name in self._direct
-        task: asyncio.Future[object]
-        if direct:
-            self._begun.add(name)
-            try:
-                task = self._step(name)  # type: ignore[assignment]  # (see run())
-            except BaseException as exc:  # (KeyboardInterrupt too: the step's failure)
-                self._report(self._outcome(name, False, exc))
-                return
-        else:
-            task = new_task(loop, self._run_step(name), f"haraka:{name}")
+        task = new_task(loop, self._run_step(name), f"haraka:{name}")
         if self._inflight.get(name) is not _LAUNCHING:
             return  # an eager step that never had to wait: it has reported already
         self._inflight[name] = task
         if self._aborted:  # the step's own synchronous part aborted the run
-            # (a direct step's future may be a task that has not run yet:
-            # cancelled now, its coroutine would never run at all)
-            loop.call_soon(self._cancel, name)
+            self._cancel(name)
             return
-        timeout = self._timeout_of(name)
-        if self._hurried_until is not None:
-            left = max(self._hurried_until - launched, 0.0)
-            timeout = left if timeout is None else min(timeout, left)
-        if direct:
-            self._watch.append((name, task))  # swept once the drain has launched all
-        if timeout is None:
-            if not direct:  # no deadline will ever look at this task
-                task.add_done_callback(functools.partial(self._ended, name))
+        timeout = self._limited(self._timeout_of(name), launched)
+        if timeout is None:  # no deadline will ever look at this task
+            task.add_done_callback(functools.partial(self._ended, name))
         else:
             self._deadlines.set(name, launched + timeout, self._rank[name])
+
+    def _launch_direct(self, names: list[str]) -> None:
+        """Start direct steps together: their synchronous parts (a Resource's
+        init call) run back to back, then each future is watched."""
+        launched = self._loop.time()
+        inflight, watch = self._inflight, self._watch
+        for name in names:
+            inflight[name] = _LAUNCHING
+            self._begun.add(name)
+        try:
+            started = self._start_direct(names)  # type: ignore[misc]  # (see run())
+        except BaseException as exc:  # a bug in the steps: each fails, none hangs
+            started = [exc] * len(names)
+        for name, future in zip(names, started, strict=True):
+            if isinstance(future, BaseException):  # (KeyboardInterrupt too: its failure)
+                self._report(self._outcome(name, False, future))
+                continue
+            inflight[name] = future
+            watch.append((name, future))  # swept once the drain has launched all
+            if self._aborted:
+                # a future whose task has not run yet: cancelled now, its
+                # coroutine would never run at all
+                self._loop.call_soon(self._cancel, name)
+                continue
+            timeout = self._limited(self._timeout_of(name), launched)
+            if timeout is not None:
+                self._deadlines.set(name, launched + timeout, self._rank[name])
+
+    def _limited(self, timeout: float | None, launched: float) -> float | None:
+        """A step's timeout, shortened to what hurry() left."""
+        if self._hurried_until is None:
+            return timeout
+        left = max(self._hurried_until - launched, 0.0)
+        return left if timeout is None else min(timeout, left)
 
     async def _run_step(self, name: str) -> object:
         # The step's coroutine is made here, so a task cancelled before it ever

@@ -5,7 +5,7 @@ the future, and every outcome is the one a task step would have had."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
 import pytest
@@ -29,8 +29,22 @@ async def run_direct(
 ) -> tuple[dict[str, Any], Finished]:
     finished: Finished = []
     names = direct if direct is not None else set(run._rank)
+
+    def start_direct(batch: Sequence[str]) -> list[Any]:
+        started: list[Any] = []
+        for name in batch:
+            try:
+                started.append(step(name))
+            except BaseException as exc:
+                started.append(exc)
+        return started
+
     outcomes = await run.run(
-        step, lambda name: timeout, lambda n, o, e: finished.append((n, o, e)), names
+        step,
+        lambda name: timeout,
+        lambda n, o, e: finished.append((n, o, e)),
+        names,
+        start_direct,
     )
     return outcomes, finished
 
@@ -133,6 +147,36 @@ async def test_a_cancel_after_the_future_finished_counts_as_done() -> None:
 
     outcomes, _ = await run_direct(run, step)
     assert outcomes == {"a": (Outcome.DONE, None), "b": (Outcome.DONE, None)}
+
+
+async def test_direct_steps_ready_together_start_in_one_batch() -> None:
+    batches: list[list[str]] = []
+    loop = asyncio.get_running_loop()
+
+    def start_direct(names: Sequence[str]) -> list[Any]:
+        batches.append(list(names))
+        started: list[Any] = []
+        for _ in names:
+            done: asyncio.Future[None] = loop.create_future()
+            done.set_result(None)
+            started.append(done)
+        return started
+
+    run = make_run([["a", "b", "c", "d"]], {"d": ["a", "b", "c"]})
+    outcomes = await run.run(
+        lambda name: asyncio.sleep(0),
+        lambda name: None,
+        lambda n, o, e: None,
+        set("abcd"),
+        start_direct,
+    )
+    assert batches == [["a", "b", "c"], ["d"]]
+    assert outcomes == {n: (Outcome.DONE, None) for n in "abcd"}
+
+
+async def test_direct_steps_need_a_batch_starter() -> None:
+    with pytest.raises(TypeError, match="start_direct"):
+        await make_run([["a"]]).run(lambda name: asyncio.sleep(0), lambda n: None, print, {"a"})
 
 
 async def test_direct_and_task_steps_mix() -> None:
