@@ -59,7 +59,7 @@ __all__ = [
 ]
 
 
-@dataclass(eq=False)
+@dataclass(eq=False, slots=True)
 class ServiceSpec:
     """One node found in a container: a Service (``cls`` is its class) or,
     with ``kind == "Resource"``, a ``providers.Resource`` (``cls`` None)."""
@@ -237,7 +237,7 @@ def _add(
     cls: type[Service] | None,
 ) -> None:
     kind = "Service" if cls is not None else "Resource"
-    graph.services.append(ServiceSpec(path, provider, cls, kind=kind))
+    graph.services.append(ServiceSpec(path, provider, cls, (), kind))
     built_by.append(eff)
     node_of[id(provider)] = path
     node_of[id(eff)] = path

@@ -92,6 +92,7 @@ class ResourceUnit:
     kind = "Resource"
     building = False  # (initialising is its whole start)
     direct = True  # start() returns a future under way: the scheduler needs no task
+    __slots__ = ("_init", "_leftover", "_running", "_thread", "_threaded", "name", "provider")
 
     def __init__(self, name: str, provider: providers.Provider[Any]) -> None:
         self.name = name
