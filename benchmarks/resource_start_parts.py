@@ -17,15 +17,18 @@ the parts of ``init_resources()`` itself, in the same run:
   dependency-injector.
 
 CPU microseconds per resource, each the best of ``--repeat`` rounds, the
-contenders interleaved round by round.
+contenders interleaved round by round. ``--no-gc`` switches the cyclic
+garbage collector off, to see how much of the difference it makes.
 
     python benchmarks/resource_start_parts.py
+    python benchmarks/resource_start_parts.py --no-gc
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
 from collections.abc import Callable, Coroutine
 from typing import Any
 
@@ -132,7 +135,12 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--resources", type=int, default=1000)
     parser.add_argument("--repeat", type=int, default=9, help="rounds (best is kept)")
+    parser.add_argument(
+        "--no-gc", action="store_true", help="switch the cyclic garbage collector off"
+    )
     args = parser.parse_args(argv)
+    if args.no_gc:  # (a full collection still runs before each round)
+        gc.disable()
     header("resource start, part by part: haraka_di run() against init_resources()")
     n = args.resources
     got = measure(n, args.repeat)
@@ -160,6 +168,8 @@ def main(argv: list[str] | None = None) -> None:
         "",
     )
     table.note("phases are timed in separate runs, so they need not add up to 'whole' exactly")
+    if args.no_gc:
+        table.note("the cyclic garbage collector was off (--no-gc)")
     table.note(
         "haraka_di's own share = whole - dependency-injector's own; no slower than "
         "init_resources() needs it <= init_resources()'s rest"

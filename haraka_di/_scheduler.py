@@ -17,12 +17,13 @@ whatever looks at the task next: an abort, the step's deadline, or, for a
 step with no timeout, a done-callback added for just that.
 
 A *direct* step (a Resource's initialisation) is no coroutine of ours: it
-returns a future already under way (dependency-injector's own init task),
+gives a future already under way (dependency-injector's own init task),
 and the run watches that future instead of wrapping it in a task. The
-direct steps a drain launched are swept one loop iteration later, after
-their tasks' first steps: those done by then (an init that never waits)
-report together and are processed in one drain, the others through a
-done-callback. Cancelling a direct step cancels its future.
+direct steps ready together start in one call (``start_direct``), and are
+swept one loop iteration later, after their tasks' first steps: those done
+by then (an init that never waits) report together and are processed in
+one drain, the others through a done-callback. Cancelling a direct step
+cancels its future.
 
 Timeouts share one loop timer per run (:class:`~haraka_di._deadlines.Deadlines`).
 Why each of these choices is fast: docs/performance.md, "What the engine
