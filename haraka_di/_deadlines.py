@@ -19,18 +19,23 @@ __all__ = ["Deadlines"]
 
 class Deadlines:
     """Deadlines by step name; ``expire(name)`` is called for each that comes
-    while still set. Call :meth:`close` when the run ends."""
+    while still set. Call :meth:`close` when the run ends.
+
+    :attr:`live` maps each step still within its timeout to its deadline;
+    popping a name from it drops that deadline (a dict pop: it happens once
+    per step).
+    """
 
     def __init__(self, expire: Callable[[str], None]) -> None:
         self._expire = expire
-        self._when: dict[str, float] = {}  # the steps still within their timeout
+        self.live: dict[str, float] = {}  # the steps still within their timeout
         self._heap: list[tuple[float, int, str]] = []  # stale entries dropped lazily
         self._alarm: asyncio.TimerHandle | None = None  # armed for the earliest deadline
         self._alarm_at = math.inf
 
     def __len__(self) -> int:
         """How many deadlines are still set."""
-        return len(self._when)
+        return len(self.live)
 
     @property
     def armed(self) -> bool:
@@ -39,14 +44,10 @@ class Deadlines:
 
     def set(self, name: str, when: float, rank: int) -> None:
         """``name`` must end by ``when`` (loop time); ``rank`` breaks ties."""
-        self._when[name] = when
+        self.live[name] = when
         heapq.heappush(self._heap, (when, rank, name))
         if when < self._alarm_at:
             self._arm(when)
-
-    def drop(self, name: str) -> None:
-        """``name`` ended (or was cancelled): its deadline no longer applies."""
-        self._when.pop(name, None)
 
     def close(self) -> None:
         if self._alarm is not None:
@@ -67,7 +68,7 @@ class Deadlines:
         now = max(asyncio.get_running_loop().time(), self._alarm_at)
         self._alarm = None
         self._alarm_at = math.inf
-        heap, current = self._heap, self._when
+        heap, current = self._heap, self.live
         while heap and (heap[0][0] <= now or current.get(heap[0][2]) != heap[0][0]):
             when, _, name = heapq.heappop(heap)
             if current.get(name) == when:  # not finished nor cancelled since

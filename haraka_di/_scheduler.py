@@ -107,6 +107,7 @@ class GraphRun:
         self._inflight: dict[str, asyncio.Future[object]] = {}
         self._timers: dict[str, asyncio.TimerHandle] = {}  # cancel_grace timers only
         self._deadlines = Deadlines(self._expire)
+        self._deadline_of = self._deadlines.live  # (dropping one is a dict pop)
         self._timed_out: set[str] = set()
         self._cancelled: set[str] = set()  # cancelled by this run (abort, timeout)
         self._begun: set[str] = set()  # steps whose coroutine has started running
@@ -273,7 +274,9 @@ class GraphRun:
         if self._aborted:  # the step's own synchronous part aborted the run
             self._cancel(name)
             return
-        timeout = self._limited(self._timeout_of(name), launched)
+        timeout = self._timeout_of(name)
+        if self._hurried_until is not None:
+            timeout = self._limited(timeout, launched)
         if timeout is None:  # no deadline will ever look at this task
             task.add_done_callback(functools.partial(self._ended, name))
         else:
@@ -302,15 +305,15 @@ class GraphRun:
                 # coroutine would never run at all
                 self._loop.call_soon(self._cancel, name)
                 continue
-            timeout = self._limited(self._timeout_of(name), launched)
+            timeout = self._timeout_of(name)
+            if self._hurried_until is not None:
+                timeout = self._limited(timeout, launched)
             if timeout is not None:
                 self._deadlines.set(name, launched + timeout, self._rank[name])
 
     def _limited(self, timeout: float | None, launched: float) -> float | None:
         """A step's timeout, shortened to what hurry() left."""
-        if self._hurried_until is None:
-            return timeout
-        left = max(self._hurried_until - launched, 0.0)
+        left = max(self._hurried_until - launched, 0.0)  # type: ignore[operator]
         return left if timeout is None else min(timeout, left)
 
     async def _run_step(self, name: str) -> object:
@@ -383,7 +386,7 @@ class GraphRun:
         name = finished[0]
         if self._inflight.pop(name, None) is None:
             return False
-        self._deadlines.drop(name)
+        self._deadline_of.pop(name, None)
         timer = self._timers.pop(name, None)
         if timer is not None:
             timer.cancel()
@@ -426,7 +429,7 @@ class GraphRun:
         task.cancel()
         if name not in self._begun:
             task.add_done_callback(functools.partial(self._ended, name))
-        self._deadlines.drop(name)
+        self._deadline_of.pop(name, None)
         timer = self._timers.pop(name, None)
         if timer is not None:
             timer.cancel()
