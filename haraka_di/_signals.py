@@ -12,6 +12,16 @@ whatever order they close. A callback someone added with
 ``loop.add_signal_handler`` keeps working underneath (asyncio is woken
 through its own wakeup fd): it receives the signals too, and nothing of it
 needs putting back.
+
+A Python-level handler runs on the main thread between two bytecodes; a
+loop asleep in its selector is only interrupted if the signal lands on the
+main thread *while* it sleeps. A signal taken by another thread, or one that
+comes just before the loop goes to sleep, would be seen only when something
+else wakes the loop (a second Ctrl-C waiting out a 120 s stop timeout). So
+the first capture also gives the process a wakeup fd (``signal.set_wakeup_fd``)
+that the loop reads, unless one is set already (asyncio's own, whose reader
+is the loop): the C-level handler writes to it, the loop wakes, and the
+handler runs at once.
 """
 
 from __future__ import annotations
@@ -19,6 +29,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import signal
+import socket
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -34,6 +45,7 @@ Callback = Callable[[signal.Signals], None]
 
 _open: list[tuple[asyncio.AbstractEventLoop, Callback]] = []
 _saved: dict[signal.Signals, Any] = {}
+_wakeup: list[tuple[asyncio.AbstractEventLoop, socket.socket, socket.socket]] = []  # ours, if set
 
 
 def _dispatch(signum: int, frame: object) -> None:
@@ -58,6 +70,7 @@ def capture_signals(callback: Callback) -> Iterator[bool]:
         return
     entry = (asyncio.get_running_loop(), callback)
     if not _open:
+        _set_wakeup(entry[0])
         for sig in SIGNALS:
             _saved[sig] = signal.signal(sig, _dispatch)
     _open.append(entry)
@@ -69,3 +82,46 @@ def capture_signals(callback: Callback) -> Iterator[bool]:
             for sig, previous in _saved.items():
                 signal.signal(sig, signal.SIG_DFL if previous is None else previous)
             _saved.clear()
+            _clear_wakeup()
+
+
+def _set_wakeup(loop: asyncio.AbstractEventLoop) -> None:
+    """Give the process a wakeup fd that ``loop`` reads, unless it has one."""
+    previous = signal.set_wakeup_fd(-1)
+    if previous != -1:  # asyncio's (add_signal_handler): it wakes the loop already
+        signal.set_wakeup_fd(previous)
+        return
+    reader, writer = socket.socketpair()
+    reader.setblocking(False)
+    writer.setblocking(False)
+    try:
+        loop.add_reader(reader.fileno(), _drain, reader)
+    except NotImplementedError:  # a loop without add_reader: no wakeup fd
+        reader.close()
+        writer.close()
+        return
+    signal.set_wakeup_fd(writer.fileno(), warn_on_full_buffer=False)
+    _wakeup.append((loop, reader, writer))
+
+
+def _clear_wakeup() -> None:
+    """Take back the wakeup fd :func:`_set_wakeup` gave, if it gave one."""
+    if not _wakeup:
+        return
+    loop, reader, writer = _wakeup.pop()
+    current = signal.set_wakeup_fd(-1)
+    if current != writer.fileno():  # someone set theirs since (add_signal_handler): keep it
+        signal.set_wakeup_fd(current)
+    if not loop.is_closed():
+        loop.remove_reader(reader.fileno())
+    reader.close()
+    writer.close()
+
+
+def _drain(reader: socket.socket) -> None:
+    """The wakeup fd's bytes (signal numbers) only woke the loop: drop them."""
+    try:
+        while reader.recv(4096):
+            pass
+    except (BlockingIOError, InterruptedError):
+        pass
