@@ -342,18 +342,13 @@ class GraphRun:
         the run processes them in one drain; the others report through a
         done-callback."""
         watch, self._watch, self._sweep_due = self._watch, [], False
-        inflight, timed_out, report = self._inflight, self._timed_out, self._report
         draining, self._draining = self._draining, True
         try:
             for name, future in watch:
-                if inflight.get(name) is not future:
-                    continue  # reported already (cancelled, abandoned)
-                if not future.done():
+                if future.done():
+                    self._ended(name, future)  # (nothing, if reported already)
+                else:
                     future.add_done_callback(functools.partial(self._ended, name))
-                elif future.cancelled() or future.exception() is not None or name in timed_out:
-                    self._ended(name, future)
-                else:  # the usual end, what _outcome() would say
-                    report((name, Outcome.DONE, None))
         finally:
             self._draining = draining
         self._kick()
