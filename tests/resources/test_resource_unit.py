@@ -30,6 +30,17 @@ def wait_until(condition: Any, timeout: float = 5.0) -> None:
         time.sleep(0.01)
 
 
+async def loop_ticks_during(start: asyncio.Future[Any]) -> int:
+    """How many 10 ms ticks the event loop made while ``start`` ran (a
+    blocked loop makes none); ``start`` is awaited (its error raised)."""
+    ticks = 0
+    while not start.done():
+        await asyncio.sleep(0.01)
+        ticks += 1
+    await start
+    return ticks
+
+
 async def shutdown_resources(container: Any) -> None:
     result = container.shutdown_resources()
     if inspect.isawaitable(result):
@@ -117,13 +128,7 @@ async def test_cleanup_that_raises_runs_once_and_leaves_it_shut_down(kind: str) 
 async def test_a_slow_sync_init_does_not_block_the_loop(kind: str) -> None:
     container = container_of(make(kind, [], init_delay=0.3))
     unit = ResourceUnit("res", container.res)
-    start = unit.start()
-    ticks = 0
-    while not start.done():
-        await asyncio.sleep(0.01)
-        ticks += 1
-    await start
-    assert ticks >= 10  # the loop kept running during the init
+    assert await loop_ticks_during(unit.start()) >= 10  # the loop kept running
     await unit.stop()
 
 
@@ -268,12 +273,6 @@ async def test_an_async_argument_overridden_by_a_plain_value_leaves_the_init_in_
     container.res = providers.Resource(make("generator", [], init_delay=0.3), token=container.token)
     container.token.override(providers.Object("plain token"))
     unit = ResourceUnit("res", container.res)
-    start = unit.start()
-    ticks = 0
-    while not start.done():
-        await asyncio.sleep(0.01)
-        ticks += 1
-    await start
-    assert ticks >= 10  # the loop kept running during the init
+    assert await loop_ticks_during(unit.start()) >= 10  # the loop kept running
     await unit.stop()
     assert not container.res.initialized
