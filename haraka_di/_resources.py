@@ -160,8 +160,7 @@ class ResourceUnit:
 
         def deliver(_: asyncio.Future[Any]) -> None:
             if init.cancelled():
-                self._abandoned()
-                return
+                return  # (its own callback calls _abandoned())
             self._thread = None
             error = done.exception()
             if error is not None:
