@@ -56,6 +56,7 @@ threaded init and concurrently starting code may be built twice (declare it
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import contextvars
 import inspect
 import logging
@@ -125,7 +126,10 @@ class ResourceUnit:
         return self._leftover is not None or _succeeded(init)
 
     def start(self) -> asyncio.Future[Any]:
-        if self.pending or (self._init is not None and not self._init.done()):
+        init = self._init
+        if (init is not None or self._leftover is not None) and (
+            self.pending or not init.done()  # type: ignore[union-attr]  # (pending if None)
+        ):
             raise RuntimeError(f"resource {self.name!r} is already started; stop() it first")
         eff = effective(self.provider)
         if not isinstance(eff, providers.Resource):
@@ -330,19 +334,36 @@ def _initializes_async(eff: providers.Resource[Any]) -> bool:
 
 
 def _async_callable(made: object) -> bool:
+    if type(made) is types.FunctionType:
+        # the usual cases, at a tenth of inspect's cost (this runs at every
+        # start of every Resource): dependency-injector wraps a generator
+        # function in (async)contextmanager, and every such wrapper runs the
+        # same code; a plain function says it in its code flags
+        code = made.__code__
+        if code is _ASYNC_CM:
+            return True
+        if code is _SYNC_CM:
+            return False
+        attrs = made.__dict__
+        if "__wrapped__" not in attrs and "_is_coroutine_marker" not in attrs:
+            return bool(code.co_flags & _ASYNC_FLAGS)
     if isinstance(made, type):
         return issubclass(made, resources.AsyncResource)
     target = made
-    for _ in range(100):  # inspect.unwrap: (async)contextmanager wraps the function
+    for _ in range(100):  # inspect.unwrap: a decorator wraps the function
         inner = getattr(target, "__wrapped__", None)
         if inner is None:
             break
         target = inner
-    if type(target) is types.FunctionType and "_is_coroutine_marker" not in target.__dict__:
-        # a plain function says it in its code flags (what inspect reads, at
-        # a fifth of the cost: this runs at every start of every Resource)
-        return bool(target.__code__.co_flags & _ASYNC_FLAGS)
     return inspect.iscoroutinefunction(target) or inspect.isasyncgenfunction(target)
 
 
 _ASYNC_FLAGS = inspect.CO_COROUTINE | inspect.CO_ASYNC_GENERATOR
+
+
+def _wrapper_code(wrap: Callable[[Callable[[], Any]], Any]) -> types.CodeType:
+    return wrap(lambda: None).__code__  # type: ignore[no-any-return]
+
+
+_ASYNC_CM = _wrapper_code(contextlib.asynccontextmanager)
+_SYNC_CM = _wrapper_code(contextlib.contextmanager)

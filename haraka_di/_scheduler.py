@@ -83,7 +83,7 @@ class GraphRun:
         cancel_grace: float,
     ) -> None:
         self._groups = groups
-        everything = list(itertools.chain.from_iterable(groups))
+        everything = self._names = list(itertools.chain.from_iterable(groups))
         rank = self._rank = dict(zip(everything, range(len(everything)), strict=True))
         self._group_of: dict[str, int] = {}
         for g, names in enumerate(groups):
@@ -103,20 +103,22 @@ class GraphRun:
         self._hurried_until: float | None = None  # set by hurry(): later steps' deadline
         self._left = [len(g) for g in groups]  # unfinished steps per group
         self._group = -1  # the group whose steps may launch now
-        self._ready: list[tuple[int, str]] = []  # heap by rank
+        self._ready: list[int] = []  # ranks, a heap
         self._inflight: dict[str, asyncio.Future[object]] = {}
         self._timers: dict[str, asyncio.TimerHandle] = {}  # cancel_grace timers only
         self._deadlines = Deadlines(self._expire)
         self._deadline_of = self._deadlines.live  # (dropping one is a dict pop)
         self._timed_out: set[str] = set()
         self._cancelled: set[str] = set()  # cancelled by this run (abort, timeout)
-        self._begun: set[str] = set()  # steps whose coroutine has started running
+        self._begun: set[str] = set()  # task steps whose coroutine has started running
         self._finished: deque[tuple[str, Outcome, BaseException | None]] = deque()
         self._draining = False
         self._settled: asyncio.Future[None] | None = None  # done once nothing is left to do
         self._direct: Container[str] = ()  # steps started by start_direct (see run())
         self._start_direct: StartDirect | None = None
-        self._watch: list[tuple[str, asyncio.Future[object]]] = []  # direct, not yet swept
+        # direct steps launched together, not yet swept: names, and per name
+        # its future (or what its start raised)
+        self._watch: list[tuple[list[str], Sequence[asyncio.Future[object] | BaseException]]] = []
         self._sweep_due = False
         self.abandoned: dict[str, asyncio.Future[object]] = {}  # still running, by name
         self.outcomes: dict[str, tuple[Outcome, BaseException | None]] = {}
@@ -186,40 +188,47 @@ class GraphRun:
 
     def _drain(self) -> None:
         self._draining = True
-        limit, ready, direct = self._limit, self._ready, self._direct
-        batch: list[str] = []  # the direct steps ready together
+        direct, names = self._direct, self._names
         try:
             while True:
                 while self._finished:
                     self._account(*self._finished.popleft())
-                while (
-                    ready
-                    and not self._aborted
-                    and (
-                        limit is None
-                        or len(self._inflight) + len(self._finished) + len(batch) < limit
-                    )
-                ):
-                    name = heapq.heappop(ready)[1]
+                batch: list[str] = []  # the direct steps ready together
+                for rank in self._take():
+                    if self._aborted:  # a step's own synchronous part aborted the run
+                        break
+                    name = names[rank]
                     if name in direct:
                         batch.append(name)
                     else:
                         self._launch(name)
                 if batch:
                     self._launch_direct(batch)
-                    batch = []
                 if not self._finished:
                     break
             if self._watch and not self._sweep_due:
                 # after every init launched here has queued its first step
                 self._sweep_due = True
                 self._loop.call_soon(self._sweep)
-            if not self._inflight and (self._aborted or not ready):
+            if not self._inflight and (self._aborted or not self._ready):
                 self._resolve(None)
         except BaseException as exc:  # a bug in on_finish: fail the run, never hang it
             self._resolve(exc)
         finally:
             self._draining = False
+
+    def _take(self) -> list[int]:
+        """The ready steps that may launch now, in rank order: all of them
+        unless ``max_concurrency`` leaves less room."""
+        ready = self._ready
+        if not ready or self._aborted:
+            return []
+        if self._limit is None:
+            ready.sort()  # (a sorted list is a heap too: what stays is one)
+            self._ready = []
+            return ready
+        room = self._limit - len(self._inflight) - len(self._finished)
+        return [heapq.heappop(ready) for _ in range(min(room, len(ready)))]
 
     def _resolve(self, error: BaseException | None) -> None:
         settled = self._settled
@@ -246,7 +255,7 @@ class GraphRun:
         for successor in self._successors.get(name, ()):
             missing[successor] -= 1
             if missing[successor] == 0 and self._group_of[successor] == self._group:
-                heapq.heappush(self._ready, (self._rank[successor], successor))
+                heapq.heappush(self._ready, self._rank[successor])
         if group == self._group and self._left[group] == 0:
             self._advance()
 
@@ -258,7 +267,7 @@ class GraphRun:
             g += 1
             for name in groups[g]:
                 if not self._missing.get(name):
-                    heapq.heappush(self._ready, (self._rank[name], name))
+                    heapq.heappush(self._ready, self._rank[name])
             if self._left[g]:
                 break
         self._group = g
@@ -286,20 +295,18 @@ class GraphRun:
         """Start direct steps together: their synchronous parts (a Resource's
         init call) run back to back, then each future is watched."""
         launched = self._loop.time()
-        inflight, watch = self._inflight, self._watch
-        for name in names:
-            inflight[name] = _LAUNCHING
-            self._begun.add(name)
+        inflight = self._inflight
+        inflight.update(dict.fromkeys(names, _LAUNCHING))
         try:
             started = self._start_direct(names)  # type: ignore[misc]  # (see run())
         except BaseException as exc:  # a bug in the steps: each fails, none hangs
             started = [exc] * len(names)
+        self._watch.append((names, started))  # swept once the drain has launched all
         for name, future in zip(names, started, strict=True):
             if isinstance(future, BaseException):  # (KeyboardInterrupt too: its failure)
                 self._report(self._outcome(name, False, future))
                 continue
             inflight[name] = future
-            watch.append((name, future))  # swept once the drain has launched all
             if self._aborted:
                 # a future whose task has not run yet: cancelled now, its
                 # coroutine would never run at all
@@ -342,13 +349,27 @@ class GraphRun:
         the run processes them in one drain; the others report through a
         done-callback."""
         watch, self._watch, self._sweep_due = self._watch, [], False
+        inflight, cancelled, finished = self._inflight, self._cancelled, self._finished
+        drop_deadline = self._deadline_of.pop
         draining, self._draining = self._draining, True
         try:
-            for name, future in watch:
-                if future.done():
-                    self._ended(name, future)  # (nothing, if reported already)
-                else:
-                    future.add_done_callback(functools.partial(self._ended, name))
+            for names, started in watch:
+                for name, future in zip(names, started, strict=False):  # (checked at launch)
+                    if isinstance(future, BaseException):
+                        continue  # (reported at launch)
+                    if not future.done():
+                        future.add_done_callback(functools.partial(self._ended, name))
+                    elif (
+                        future.cancelled()
+                        or future.exception() is not None
+                        or name in cancelled
+                        or inflight.get(name) is not future
+                    ):
+                        self._ended(name, future)  # (nothing, if reported already)
+                    else:  # the usual end, what _report() does for it
+                        del inflight[name]
+                        drop_deadline(name, None)
+                        finished.append((name, Outcome.DONE, None))
         finally:
             self._draining = draining
         self._kick()
@@ -407,7 +428,7 @@ class GraphRun:
     def _expire(self, name: str) -> None:
         if self._live(name) is None:
             return
-        if name not in self._begun:
+        if name not in self._begun and name not in self._direct:
             # Cancelled before its first step, its coroutine would never run
             # (a stop would skip shutdown() entirely). Its first step is
             # already queued: let it begin, then expire it.
@@ -422,7 +443,7 @@ class GraphRun:
             return  # (cancelled once already: its grace period is running)
         self._cancelled.add(name)
         task.cancel()
-        if name not in self._begun:
+        if name not in self._begun and name not in self._direct:
             task.add_done_callback(functools.partial(self._ended, name))
         self._deadline_of.pop(name, None)
         timer = self._timers.pop(name, None)
