@@ -366,7 +366,7 @@ class GraphRun:
                         or inflight.get(name) is not future
                     ):
                         self._ended(name, future)  # (nothing, if reported already)
-                    else:  # the usual end, what _report() does for it
+                    else:  # the usual end (never cancelled: no grace timer), as _report()
                         del inflight[name]
                         drop_deadline(name, None)
                         finished.append((name, Outcome.DONE, None))
