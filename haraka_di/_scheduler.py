@@ -1,7 +1,8 @@
 """Event-driven execution of one step per service over a dependency graph.
 
 A step runs once every service it waits for has finished and every service
-of an earlier group (priority level) has finished. Ready steps launch in
+of an earlier group (priority level) has finished (the
+:class:`~haraka_di._frontier.Frontier` of the run). Ready steps launch in
 rank order, at most ``max_concurrency`` at a time. Each step may have a
 timeout; a step that ignores its cancellation is abandoned after
 ``cancel_grace`` seconds, so nothing here can hang forever, and is cancelled
@@ -36,13 +37,12 @@ import asyncio
 import contextvars
 import enum
 import functools
-import heapq
-import itertools
 from collections import deque
 from collections.abc import Awaitable, Callable, Container, Iterable, Mapping, Sequence
 from typing import Any
 
 from ._deadlines import Deadlines
+from ._frontier import Frontier
 from ._steptask import Escalated, keep_cancelling, new_task
 
 __all__ = ["GraphRun", "Outcome"]
@@ -82,28 +82,12 @@ class GraphRun:
         fail_fast: bool,
         cancel_grace: float,
     ) -> None:
-        self._groups = groups
-        everything = self._names = list(itertools.chain.from_iterable(groups))
-        rank = self._rank = dict(zip(everything, range(len(everything)), strict=True))
-        self._group_of: dict[str, int] = {}
-        for g, names in enumerate(groups):
-            self._group_of.update(dict.fromkeys(names, g))
-        # only the names that wait for something, or are waited for, have entries
-        self._successors: dict[str, list[str]] = {}
-        self._missing: dict[str, int] = {}
-        for name in everything:
-            for before in waits_for.get(name, ()):
-                if before in rank:
-                    self._successors.setdefault(before, []).append(name)
-                    self._missing[name] = self._missing.get(name, 0) + 1
+        self._frontier = Frontier(groups, waits_for)
         self._limit = max_concurrency
         self._fail_fast = fail_fast
         self._grace = cancel_grace
         self._aborted = False
         self._hurried_until: float | None = None  # set by hurry(): later steps' deadline
-        self._left = [len(g) for g in groups]  # unfinished steps per group
-        self._group = -1  # the group whose steps may launch now
-        self._ready: list[int] = []  # ranks, a heap
         self._inflight: dict[str, asyncio.Future[object]] = {}
         self._timers: dict[str, asyncio.TimerHandle] = {}  # cancel_grace timers only
         self._deadlines = Deadlines(self._expire)
@@ -157,7 +141,6 @@ class GraphRun:
         self._direct, self._start_direct = direct, start_direct
         self._context = contextvars.copy_context()
         self._settled = self._loop.create_future()
-        self._advance()
         try:
             self._kick()
             await self._settled
@@ -188,16 +171,15 @@ class GraphRun:
 
     def _drain(self) -> None:
         self._draining = True
-        direct, names = self._direct, self._names
+        direct = self._direct
         try:
             while True:
                 while self._finished:
                     self._account(*self._finished.popleft())
                 batch: list[str] = []  # the direct steps ready together
-                for rank in self._take():
+                for name in self._take():
                     if self._aborted:  # a step's own synchronous part aborted the run
                         break
-                    name = names[rank]
                     if name in direct:
                         batch.append(name)
                     else:
@@ -210,25 +192,21 @@ class GraphRun:
                 # after every init launched here has queued its first step
                 self._sweep_due = True
                 self._loop.call_soon(self._sweep)
-            if not self._inflight and (self._aborted or not self._ready):
+            if not self._inflight and (self._aborted or not self._frontier.has_ready()):
                 self._resolve(None)
         except BaseException as exc:  # a bug in on_finish: fail the run, never hang it
             self._resolve(exc)
         finally:
             self._draining = False
 
-    def _take(self) -> list[int]:
+    def _take(self) -> list[str]:
         """The ready steps that may launch now, in rank order: all of them
         unless ``max_concurrency`` leaves less room."""
-        ready = self._ready
-        if not ready or self._aborted:
+        if self._aborted:
             return []
         if self._limit is None:
-            ready.sort()  # (a sorted list is a heap too: what stays is one)
-            self._ready = []
-            return ready
-        room = self._limit - len(self._inflight) - len(self._finished)
-        return [heapq.heappop(ready) for _ in range(min(room, len(ready)))]
+            return self._frontier.take(None)
+        return self._frontier.take(self._limit - len(self._inflight) - len(self._finished))
 
     def _resolve(self, error: BaseException | None) -> None:
         settled = self._settled
@@ -241,36 +219,16 @@ class GraphRun:
     def _account(self, name: str, outcome: Outcome, error: BaseException | None) -> None:
         self.outcomes[name] = (outcome, error)
         self._on_finish(name, outcome, error)
-        group = self._group_of[name]
-        self._left[group] -= 1
         if outcome is not Outcome.DONE and self._fail_fast:
             # Launch nothing more, and cancel what is in flight once the
             # steps already woken in this loop iteration have run: failures
             # that happen at the same moment are all reported as failures.
+            self._frontier.finished(name, release=False)
             if not self._aborted:
                 self._aborted = True
                 self._loop.call_soon(self.abort)
             return
-        missing = self._missing
-        for successor in self._successors.get(name, ()):
-            missing[successor] -= 1
-            if missing[successor] == 0 and self._group_of[successor] == self._group:
-                heapq.heappush(self._ready, self._rank[successor])
-        if group == self._group and self._left[group] == 0:
-            self._advance()
-
-    def _advance(self) -> None:
-        """Open the next group(s): push their steps that wait for nothing."""
-        groups = self._groups
-        g = self._group
-        while g + 1 < len(groups):
-            g += 1
-            for name in groups[g]:
-                if not self._missing.get(name):
-                    heapq.heappush(self._ready, self._rank[name])
-            if self._left[g]:
-                break
-        self._group = g
+        self._frontier.finished(name)
 
     def _launch(self, name: str) -> None:
         loop = self._loop
@@ -283,13 +241,8 @@ class GraphRun:
         if self._aborted:  # the step's own synchronous part aborted the run
             self._cancel(name)
             return
-        timeout = self._timeout_of(name)
-        if self._hurried_until is not None:
-            timeout = self._limited(timeout, launched)
-        if timeout is None:  # no deadline will ever look at this task
+        if not self._set_deadline(name, launched):  # no deadline will ever look at it
             task.add_done_callback(functools.partial(self._ended, name))
-        else:
-            self._deadlines.set(name, launched + timeout, self._rank[name])
 
     def _launch_direct(self, names: list[str]) -> None:
         """Start direct steps together: their synchronous parts (a Resource's
@@ -312,16 +265,19 @@ class GraphRun:
                 # coroutine would never run at all
                 self._loop.call_soon(self._cancel, name)
                 continue
-            timeout = self._timeout_of(name)
-            if self._hurried_until is not None:
-                timeout = self._limited(timeout, launched)
-            if timeout is not None:
-                self._deadlines.set(name, launched + timeout, self._rank[name])
+            self._set_deadline(name, launched)
 
-    def _limited(self, timeout: float | None, launched: float) -> float | None:
-        """A step's timeout, shortened to what hurry() left."""
-        left = max(self._hurried_until - launched, 0.0)  # type: ignore[operator]
-        return left if timeout is None else min(timeout, left)
+    def _set_deadline(self, name: str, launched: float) -> bool:
+        """Give a step launched at ``launched`` its deadline: its timeout, or
+        what hurry() left if that is sooner. False if it has none."""
+        timeout = self._timeout_of(name)
+        if self._hurried_until is not None:
+            left = max(self._hurried_until - launched, 0.0)
+            timeout = left if timeout is None else min(timeout, left)
+        if timeout is None:
+            return False
+        self._deadlines.set(name, launched + timeout, self._frontier.rank[name])
+        return True
 
     async def _run_step(self, name: str) -> object:
         # The step's coroutine is made here, so a task cancelled before it ever

@@ -28,7 +28,7 @@ async def run_direct(
     direct: set[str] | None = None,
 ) -> tuple[dict[str, Any], Finished]:
     finished: Finished = []
-    names = direct if direct is not None else set(run._rank)
+    names = direct if direct is not None else set(run._frontier.rank)
 
     def start_direct(batch: Sequence[str]) -> list[Any]:
         started: list[Any] = []
