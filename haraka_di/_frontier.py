@@ -21,7 +21,8 @@ class Frontier:
     """The ready steps of ``groups`` (priority levels in execution order, each
     listing its names in tie-break order); ``waits_for`` gives, for each
     name, the names that must finish first (names outside the groups are
-    ignored)."""
+    ignored). :attr:`ready` is empty when no step is ready (read once per
+    drain: a check, not a call); :attr:`rank` gives each name's rank."""
 
     def __init__(
         self, groups: Sequence[Sequence[str]], waits_for: Mapping[str, Iterable[str]]
@@ -42,19 +43,16 @@ class Frontier:
                     self._missing[name] = self._missing.get(name, 0) + 1
         self._left = [len(g) for g in groups]  # unfinished steps per group
         self._group = -1  # the group whose steps may launch now
-        self._ready: list[int] = []  # ranks, a heap
+        self.ready: list[int] = []  # the ranks of the ready steps, a heap
         self._advance()
-
-    def has_ready(self) -> bool:
-        return bool(self._ready)
 
     def take(self, room: int | None) -> list[str]:
         """Up to ``room`` ready steps (all of them if None), in rank order;
         they are no longer ready."""
-        ready = self._ready
+        ready = self.ready
         if room is None:
             ready.sort()  # (a sorted list is a heap too)
-            self._ready = []
+            self.ready = []
         else:
             ready = [heapq.heappop(ready) for _ in range(min(room, len(ready)))]
         return list(map(self._names.__getitem__, ready))
@@ -71,7 +69,7 @@ class Frontier:
         for successor in self._successors.get(name, ()):
             missing[successor] -= 1
             if missing[successor] == 0 and self._group_of[successor] == self._group:
-                heapq.heappush(self._ready, self.rank[successor])
+                heapq.heappush(self.ready, self.rank[successor])
         if group == self._group and self._left[group] == 0:
             self._advance()
 
@@ -83,7 +81,7 @@ class Frontier:
             g += 1
             for name in groups[g]:
                 if not self._missing.get(name):
-                    heapq.heappush(self._ready, self.rank[name])
+                    heapq.heappush(self.ready, self.rank[name])
             if self._left[g]:
                 break
         self._group = g

@@ -171,28 +171,29 @@ class GraphRun:
 
     def _drain(self) -> None:
         self._draining = True
-        direct = self._direct
+        direct, frontier = self._direct, self._frontier
         try:
             while True:
                 while self._finished:
                     self._account(*self._finished.popleft())
-                batch: list[str] = []  # the direct steps ready together
-                for name in self._take():
-                    if self._aborted:  # a step's own synchronous part aborted the run
-                        break
-                    if name in direct:
-                        batch.append(name)
-                    else:
-                        self._launch(name)
-                if batch:
-                    self._launch_direct(batch)
+                if frontier.ready and not self._aborted:
+                    batch: list[str] = []  # the direct steps ready together
+                    for name in self._take():
+                        if self._aborted:  # a step's own synchronous part aborted the run
+                            break
+                        if name in direct:
+                            batch.append(name)
+                        else:
+                            self._launch(name)
+                    if batch:
+                        self._launch_direct(batch)
                 if not self._finished:
                     break
             if self._watch and not self._sweep_due:
                 # after every init launched here has queued its first step
                 self._sweep_due = True
                 self._loop.call_soon(self._sweep)
-            if not self._inflight and (self._aborted or not self._frontier.has_ready()):
+            if not self._inflight and (self._aborted or not frontier.ready):
                 self._resolve(None)
         except BaseException as exc:  # a bug in on_finish: fail the run, never hang it
             self._resolve(exc)
@@ -202,8 +203,6 @@ class GraphRun:
     def _take(self) -> list[str]:
         """The ready steps that may launch now, in rank order: all of them
         unless ``max_concurrency`` leaves less room."""
-        if self._aborted:
-            return []
         if self._limit is None:
             return self._frontier.take(None)
         return self._frontier.take(self._limit - len(self._inflight) - len(self._finished))

@@ -14,9 +14,9 @@ from haraka_di._frontier import Frontier
 def test_ready_steps_come_out_in_rank_order_once_their_dependencies_finished() -> None:
     frontier = Frontier([["a", "b", "c", "d"]], {"b": ["a"], "d": ["a", "c"]})
     assert frontier.take(None) == ["a", "c"]
-    assert not frontier.has_ready()
+    assert not frontier.ready
     frontier.finished("c")
-    assert not frontier.has_ready()  # d still waits for a
+    assert not frontier.ready  # d still waits for a
     frontier.finished("a")
     assert frontier.take(None) == ["b", "d"]
 
@@ -25,7 +25,7 @@ def test_a_group_opens_once_every_step_of_the_one_before_finished() -> None:
     frontier = Frontier([["a", "b"], ["c"], ["d"]], {"d": ["c"]})
     assert frontier.take(None) == ["a", "b"]
     frontier.finished("b")
-    assert not frontier.has_ready()
+    assert not frontier.ready
     frontier.finished("a")
     assert frontier.take(None) == ["c"]
 
@@ -41,7 +41,7 @@ def test_a_finish_that_does_not_release_makes_nothing_ready() -> None:
     frontier = Frontier([["a", "b"], ["c"]], {"b": ["a"]})
     assert frontier.take(None) == ["a"]
     frontier.finished("a", release=False)
-    assert not frontier.has_ready()
+    assert not frontier.ready
 
 
 @st.composite
@@ -70,7 +70,7 @@ def test_every_step_comes_out_once_after_its_dependencies_and_earlier_groups(
     done: list[str] = []
     running: list[str] = []
     turn = 0
-    while frontier.has_ready() or running:
+    while frontier.ready or running:
         taken = frontier.take(rooms[turn % len(rooms)])
         turn += 1
         assert taken == sorted(taken, key=lambda n: int(n[1:]))  # rank order
