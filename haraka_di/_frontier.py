@@ -22,13 +22,14 @@ class Frontier:
     listing its names in tie-break order); ``waits_for`` gives, for each
     name, the names that must finish first (names outside the groups are
     ignored). :attr:`ready` is empty when no step is ready (read once per
-    drain: a check, not a call); :attr:`rank` gives each name's rank."""
+    drain: a check, not a call); :attr:`rank` gives each name's rank and
+    :attr:`names` each rank's name."""
 
     def __init__(
         self, groups: Sequence[Sequence[str]], waits_for: Mapping[str, Iterable[str]]
     ) -> None:
         self._groups = groups
-        everything = self._names = list(itertools.chain.from_iterable(groups))
+        everything = self.names = list(itertools.chain.from_iterable(groups))  # by rank
         rank = self.rank = dict(zip(everything, range(len(everything)), strict=True))
         self._group_of: dict[str, int] = {}
         for g, names in enumerate(groups):
@@ -46,16 +47,16 @@ class Frontier:
         self.ready: list[int] = []  # the ranks of the ready steps, a heap
         self._advance()
 
-    def take(self, room: int | None) -> list[str]:
-        """Up to ``room`` ready steps (all of them if None), in rank order;
-        they are no longer ready."""
+    def take(self, room: int | None) -> list[int]:
+        """The ranks of up to ``room`` ready steps (all of them if None), in
+        rank order (:attr:`names` has their names); they are no longer ready."""
         ready = self.ready
-        if room is None:
-            ready.sort()  # (a sorted list is a heap too)
+        if room is None or room >= len(ready):
+            if len(ready) > 1:
+                ready.sort()  # (a sorted list is a heap too)
             self.ready = []
-        else:
-            ready = [heapq.heappop(ready) for _ in range(min(room, len(ready)))]
-        return list(map(self._names.__getitem__, ready))
+            return ready
+        return [heapq.heappop(ready) for _ in range(room)]
 
     def finished(self, name: str, release: bool = True) -> None:
         """``name`` has finished. With ``release``, the steps waiting for it

@@ -171,16 +171,22 @@ class GraphRun:
 
     def _drain(self) -> None:
         self._draining = True
-        direct, frontier = self._direct, self._frontier
+        direct, frontier, limit = self._direct, self._frontier, self._limit
+        names = frontier.names
         try:
             while True:
                 while self._finished:
                     self._account(*self._finished.popleft())
                 if frontier.ready and not self._aborted:
+                    # all the ready steps, unless max_concurrency leaves less room
+                    room = (
+                        None if limit is None else limit - len(self._inflight) - len(self._finished)
+                    )
                     batch: list[str] = []  # the direct steps ready together
-                    for name in self._take():
+                    for rank in frontier.take(room):
                         if self._aborted:  # a step's own synchronous part aborted the run
                             break
+                        name = names[rank]
                         if name in direct:
                             batch.append(name)
                         else:
@@ -199,13 +205,6 @@ class GraphRun:
             self._resolve(exc)
         finally:
             self._draining = False
-
-    def _take(self) -> list[str]:
-        """The ready steps that may launch now, in rank order: all of them
-        unless ``max_concurrency`` leaves less room."""
-        if self._limit is None:
-            return self._frontier.take(None)
-        return self._frontier.take(self._limit - len(self._inflight) - len(self._finished))
 
     def _resolve(self, error: BaseException | None) -> None:
         settled = self._settled
