@@ -53,7 +53,7 @@ class Frontier:
         ready = self.ready
         if room is None or room >= len(ready):
             if len(ready) > 1:
-                ready.sort()  # (a sorted list is a heap too)
+                ready.sort()
             self.ready = []
             return ready
         return [heapq.heappop(ready) for _ in range(room)]
