@@ -349,12 +349,7 @@ def _async_callable(made: object) -> bool:
             return bool(code.co_flags & _ASYNC_FLAGS)
     if isinstance(made, type):
         return issubclass(made, resources.AsyncResource)
-    target = made
-    for _ in range(100):  # inspect.unwrap: a decorator wraps the function
-        inner = getattr(target, "__wrapped__", None)
-        if inner is None:
-            break
-        target = inner
+    target = inspect.unwrap(made) if callable(made) else made  # a decorator wraps it
     return inspect.iscoroutinefunction(target) or inspect.isasyncgenfunction(target)
 
 

@@ -382,7 +382,7 @@ class GraphRun:
     def _expire(self, name: str) -> None:
         if self._live(name) is None:
             return
-        if name not in self._begun and name not in self._direct:
+        if self._not_begun(name):
             # Cancelled before its first step, its coroutine would never run
             # (a stop would skip shutdown() entirely). Its first step is
             # already queued: let it begin, then expire it.
@@ -391,13 +391,18 @@ class GraphRun:
             self._timed_out.add(name)
             self._cancel(name)
 
+    def _not_begun(self, name: str) -> bool:
+        """Is ``name`` a task step whose coroutine has not run yet? (A direct
+        step is under way from its launch.)"""
+        return name not in self._begun and name not in self._direct
+
     def _cancel(self, name: str) -> None:
         task = self._live(name)
         if task is None or name in self._cancelled:
             return  # (cancelled once already: its grace period is running)
         self._cancelled.add(name)
         task.cancel()
-        if name not in self._begun and name not in self._direct:
+        if self._not_begun(name):
             task.add_done_callback(functools.partial(self._ended, name))
         self._deadline_of.pop(name, None)
         timer = self._timers.pop(name, None)
